@@ -1,0 +1,475 @@
+/* Opening, validating and closing the store's LMDB environment. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/*
+ * Node metadata in the "meta" DBI (keys are ASCII strings):
+ *
+ *   "format"  -> u32 BE  STORE_FORMAT_VERSION
+ *   "cluster" -> bytes   the cluster id (1..STORE_CLUSTER_MAX, no NUL)
+ *   "node"    -> u64 BE  the node id
+ *
+ * They are written once, in the transaction that creates the store, and
+ * checked at every open before anything is written.
+ *
+ * LMDB flags, and what a commit costs:
+ *
+ *   MDB_NOTLS       read txns are not tied to threads (loop thread reads
+ *                   while the writer thread commits).
+ *   MDB_NOMETASYNC  a commit writes the dirty pages, fdatasyncs them, then
+ *                   writes the meta page WITHOUT syncing it. LMDB documents
+ *                   this as keeping the environment intact (ACI) on power
+ *                   loss: only the last transaction may be lost. We make a
+ *                   batch durable by calling mdb_env_sync(env, 1) after the
+ *                   commit, which fdatasyncs the meta page.
+ *
+ * So a durable batch costs 2 fdatasyncs (data pages, then the meta page:
+ * the ordering is what makes LMDB crash-safe), the same as LMDB's default
+ * mode, and an apply/compact-only batch costs 1 and never risks corruption.
+ * We do not use MDB_NOSYNC or MDB_WRITEMAP|MDB_MAPASYNC: those can corrupt
+ * the environment on power loss.
+ */
+
+static const char *err_text(int rv)
+{
+    switch (rv) {
+#define STORE_ERR_CASE(name, num, text)                                        \
+    case -(num):                                                               \
+        return text;
+        STORE_ERRORS(STORE_ERR_CASE)
+#undef STORE_ERR_CASE
+    default:
+        return NULL;
+    }
+}
+
+const char *store_strerror(int rv)
+{
+    const char *t = err_text(rv);
+    if (t != NULL) {
+        return t;
+    }
+    if (rv <= -1000 && rv > -2000) {
+        return "raft error"; /* RAFT_ERR_*: see raft_strerror */
+    }
+    if (rv < 0) {
+        return strerror(-rv);
+    }
+    return "success";
+}
+
+int store__lmdb_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+    case MDB_DBS_FULL:
+        return -ENOSPC;
+    case MDB_NOTFOUND:
+        return -ENOENT;
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_INVALID:
+    case MDB_VERSION_MISMATCH:
+    case MDB_BAD_DBI:
+        return STORE_ERR_CORRUPT;
+    case MDB_READERS_FULL:
+        return -EAGAIN;
+    default:
+        if (rc > 0 && rc < 4096) {
+            return -rc;
+        }
+        return -EIO;
+    }
+}
+
+int store__fail(struct store *s, int rv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+    va_end(ap);
+    return rv;
+}
+
+void store_options_default(struct store_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->map_size = STORE_DEFAULT_MAP_SIZE;
+    o->max_value = STORE_DEFAULT_MAX_VALUE;
+}
+
+const char *store_errmsg(const struct store *s)
+{
+    return s->errmsg;
+}
+
+void store__path(const struct store *s, char *buf, const char *name)
+{
+    snprintf(buf, PATH_MAX, "%s/%s", s->dir, name);
+}
+
+static int get_key(MDB_txn *txn, MDB_dbi dbi, const char *key, MDB_val *v)
+{
+    MDB_val k = {strlen(key), (void *)key};
+    return mdb_get(txn, dbi, &k, v);
+}
+
+static int put_key(MDB_txn *txn, MDB_dbi dbi, const char *key,
+                   const void *val, size_t len)
+{
+    MDB_val k = {strlen(key), (void *)key};
+    MDB_val v = {len, (void *)val};
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* Compares the identity records with the options. Read-only. */
+static int check_identity(struct store *s, MDB_txn *txn, MDB_dbi meta,
+                          const struct store_options *o)
+{
+    MDB_val v;
+    int rc = get_key(txn, meta, "format", &v);
+    if (rc != 0 || v.mv_size != 4) {
+        return store__fail(s, STORE_ERR_NOT_RAFTFS,
+                           "%s: not a raftfs data directory (no format "
+                           "record)", s->dir);
+    }
+    uint32_t format = store__get_be32(v.mv_data);
+    if (format != STORE_FORMAT_VERSION) {
+        return store__fail(s, STORE_ERR_FORMAT,
+                           "%s: on-disk format version %u, this program "
+                           "reads only version %u",
+                           s->dir, format, STORE_FORMAT_VERSION);
+    }
+    rc = get_key(txn, meta, "cluster", &v);
+    if (rc != 0) {
+        return store__fail(s, STORE_ERR_CORRUPT, "%s: no cluster id record",
+                           s->dir);
+    }
+    size_t len = strlen(o->cluster_id);
+    if (v.mv_size != len || memcmp(v.mv_data, o->cluster_id, len) != 0) {
+        int n = v.mv_size > STORE_CLUSTER_MAX ? STORE_CLUSTER_MAX
+                                              : (int)v.mv_size;
+        return store__fail(s, STORE_ERR_FOREIGN_CLUSTER,
+                           "%s belongs to cluster \"%.*s\", not \"%s\"",
+                           s->dir, n, (const char *)v.mv_data, o->cluster_id);
+    }
+    rc = get_key(txn, meta, "node", &v);
+    if (rc != 0 || v.mv_size != 8) {
+        return store__fail(s, STORE_ERR_CORRUPT, "%s: no node id record",
+                           s->dir);
+    }
+    uint64_t node = store__get_be64(v.mv_data);
+    if (node != o->node_id) {
+        return store__fail(s, STORE_ERR_FOREIGN_NODE,
+                           "%s belongs to node %llu, not node %llu", s->dir,
+                           (unsigned long long)node,
+                           (unsigned long long)o->node_id);
+    }
+    return 0;
+}
+
+/*
+ * Validates an existing data.mdb without modifying anything: read-only and
+ * MDB_NOLOCK, so not even lock.mdb is created (we hold the dir's flock, so
+ * no other raftfs process writes). Sets *fresh when the environment is
+ * empty (a crash before the creating transaction committed).
+ */
+static int precheck(struct store *s, const struct store_options *o,
+                    bool *fresh)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi meta;
+    MDB_stat st;
+    int rv = 0;
+    int rc = mdb_env_create(&env);
+    if (rc != 0) {
+        return store__fail(s, store__lmdb_err(rc), "mdb_env_create: %s",
+                           mdb_strerror(rc));
+    }
+    mdb_env_set_maxdbs(env, STORE_MAX_DBS);
+    rc = mdb_env_open(env, s->dir, MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0644);
+    if (rc != 0) {
+        rv = store__fail(s, STORE_ERR_CORRUPT,
+                         "%s/data.mdb: not a readable LMDB environment "
+                         "(corrupt or foreign file): %s",
+                         s->dir, mdb_strerror(rc));
+        goto out;
+    }
+    rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        rv = store__fail(s, STORE_ERR_CORRUPT, "%s/data.mdb: %s", s->dir,
+                         mdb_strerror(rc));
+        goto out;
+    }
+    MDB_dbi main_dbi;
+    rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+    if (rc == 0) {
+        rc = mdb_stat(txn, main_dbi, &st);
+    }
+    if (rc == 0 && st.ms_entries == 0 && o->create) {
+        *fresh = true;
+        goto out;
+    }
+    rc = mdb_dbi_open(txn, "meta", 0, &meta);
+    if (rc != 0) {
+        rv = store__fail(s, STORE_ERR_NOT_RAFTFS,
+                         "%s: an LMDB environment without raftfs metadata "
+                         "(%s)",
+                         s->dir, mdb_strerror(rc));
+        goto out;
+    }
+    rv = check_identity(s, txn, meta, o);
+out:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
+    mdb_env_close(env);
+    return rv;
+}
+
+static int check_options(struct store *s, const struct store_options *o)
+{
+    if (o->dir == NULL || o->dir[0] == '\0') {
+        return store__fail(s, -EINVAL, "no data directory given");
+    }
+    if (o->cluster_id == NULL || o->cluster_id[0] == '\0' ||
+        strlen(o->cluster_id) > STORE_CLUSTER_MAX) {
+        return store__fail(s, -EINVAL, "cluster id must be 1..%d bytes",
+                           STORE_CLUSTER_MAX);
+    }
+    if (o->node_id == 0) {
+        return store__fail(s, -EINVAL, "node id must not be 0");
+    }
+    return 0;
+}
+
+/* Takes the data dir (creating it if asked) and its flock. */
+static int lock_dir(struct store *s, const struct store_options *o)
+{
+    struct stat st;
+    if (stat(s->dir, &st) != 0) {
+        if (errno != ENOENT || !o->create) {
+            int e = errno;
+            return store__fail(s, -e, "%s: %s", s->dir, strerror(e));
+        }
+        if (mkdir(s->dir, 0755) != 0 && errno != EEXIST) {
+            int e = errno;
+            return store__fail(s, -e, "mkdir %s: %s", s->dir, strerror(e));
+        }
+    } else if (!S_ISDIR(st.st_mode)) {
+        return store__fail(s, -ENOTDIR, "%s: not a directory", s->dir);
+    }
+    s->lock_fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->lock_fd < 0) {
+        int e = errno;
+        return store__fail(s, -e, "open %s: %s", s->dir, strerror(e));
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(s->lock_fd);
+        s->lock_fd = -1;
+        if (e == EWOULDBLOCK) {
+            return store__fail(s, -EBUSY,
+                               "%s is in use by another process", s->dir);
+        }
+        return store__fail(s, -e, "flock %s: %s", s->dir, strerror(e));
+    }
+    return 0;
+}
+
+/* Opens the DBIs, writes the identity of a new store, opens the fsm's DBIs:
+ * one write transaction, synced. */
+static int init_txn(struct store *s, const struct store_options *o,
+                    bool fresh)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return store__fail(s, store__lmdb_err(rc), "%s: begin: %s", s->dir,
+                           mdb_strerror(rc));
+    }
+    int rv;
+    rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+    if (rc == 0) {
+        rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log);
+    }
+    if (rc != 0) {
+        rv = store__fail(s, store__lmdb_err(rc), "%s: open DBIs: %s",
+                         s->dir, mdb_strerror(rc));
+        goto err;
+    }
+    if (fresh) {
+        uint8_t b4[4], b8[8];
+        store__put_be32(b4, STORE_FORMAT_VERSION);
+        store__put_be64(b8, o->node_id);
+        rc = put_key(txn, s->meta, "format", b4, 4);
+        if (rc == 0) {
+            rc = put_key(txn, s->meta, "cluster", o->cluster_id,
+                         strlen(o->cluster_id));
+        }
+        if (rc == 0) {
+            rc = put_key(txn, s->meta, "node", b8, 8);
+        }
+        if (rc != 0) {
+            rv = store__fail(s, store__lmdb_err(rc), "%s: init: %s", s->dir,
+                             mdb_strerror(rc));
+            goto err;
+        }
+    } else {
+        /* Checked read-only already; this guards against a race with a
+         * process that ignored our flock. */
+        rv = check_identity(s, txn, s->meta, o);
+        if (rv != 0) {
+            goto err;
+        }
+    }
+#ifdef STORE_HAVE_FSM
+    rv = store__fsm_open(&s->fsm, txn);
+#else
+    s->fsm.meta = s->meta;
+    rv = 0;
+#endif
+    if (rv != 0) {
+        store__fail(s, rv, "%s: opening the state machine: %s", s->dir,
+                    store_strerror(rv));
+        goto err;
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) {
+        return store__fail(s, store__lmdb_err(rc), "%s: commit: %s", s->dir,
+                           mdb_strerror(rc));
+    }
+    rc = mdb_env_sync(s->env, 1);
+    if (rc != 0) {
+        return store__fail(s, store__lmdb_err(rc), "%s: sync: %s", s->dir,
+                           mdb_strerror(rc));
+    }
+    return 0;
+err:
+    mdb_txn_abort(txn);
+    return rv;
+}
+
+int store_open(struct store *s, const struct store_options *o)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    bool fresh = false;
+    int rv;
+
+    memset(s, 0, sizeof *s);
+    s->lock_fd = -1;
+    rv = check_options(s, o);
+    if (rv != 0) {
+        return rv;
+    }
+    s->dir = strdup(o->dir);
+    if (s->dir == NULL) {
+        return store__fail(s, -ENOMEM, "out of memory");
+    }
+    s->map_size = o->map_size != 0 ? o->map_size : STORE_DEFAULT_MAP_SIZE;
+    s->max_value = o->max_value != 0 ? o->max_value : STORE_DEFAULT_MAX_VALUE;
+    s->node_id = o->node_id;
+
+    rv = lock_dir(s, o);
+    if (rv != 0) {
+        goto err_dir;
+    }
+    store__path(s, path, "data.mdb");
+    if (stat(path, &st) != 0) {
+        if (!o->create) {
+            rv = store__fail(s, -ENOENT,
+                             "%s: no raftfs store here (no data.mdb)",
+                             s->dir);
+            goto err_lock;
+        }
+        fresh = true;
+    } else if (st.st_size == 0 && o->create) {
+        fresh = true; /* a crash inside the very first mdb_env_open */
+    } else {
+        rv = precheck(s, o, &fresh);
+        if (rv != 0) {
+            goto err_lock;
+        }
+    }
+
+    int rc = mdb_env_create(&s->env);
+    if (rc == 0) {
+        rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
+    }
+    if (rc == 0) {
+        rc = mdb_env_set_mapsize(s->env, s->map_size);
+    }
+    if (rc == 0) {
+        rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | MDB_NOMETASYNC, 0644);
+    }
+    if (rc != 0) {
+        rv = store__fail(s, rc == MDB_INVALID ? STORE_ERR_CORRUPT
+                                              : store__lmdb_err(rc),
+                         "%s: mdb_env_open: %s", s->dir, mdb_strerror(rc));
+        goto err_env;
+    }
+    /* Reader slots of killed processes would pin old pages forever. */
+    int dead;
+    mdb_reader_check(s->env, &dead);
+
+    rv = init_txn(s, o, fresh);
+    if (rv != 0) {
+        goto err_env;
+    }
+    rv = store__snap_recover(s);
+    if (rv != 0) {
+        goto err_fsm;
+    }
+    s->errmsg[0] = '\0';
+    return 0;
+
+err_fsm:
+#ifdef STORE_HAVE_FSM
+    store__fsm_close(&s->fsm);
+#endif
+err_env:
+    if (s->env != NULL) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+err_lock:
+    close(s->lock_fd);
+    s->lock_fd = -1;
+err_dir:
+    free(s->dir);
+    s->dir = NULL;
+    return rv;
+}
+
+void store_close(struct store *s)
+{
+#ifdef STORE_HAVE_FSM
+    store__fsm_close(&s->fsm);
+#endif
+    if (s->env != NULL) {
+        mdb_env_close(s->env);
+        s->env = NULL;
+    }
+    if (s->lock_fd >= 0) {
+        close(s->lock_fd);
+        s->lock_fd = -1;
+    }
+    free(s->dir);
+    s->dir = NULL;
+}

@@ -1,0 +1,121 @@
+/* Internals of store/ shared by env.c, meta.c, log.c, batch.c, snapfile.c. */
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "store.h"
+
+/* Big-endian u64/u32 codec: keys sort numerically under LMDB's memcmp. */
+static inline void store__put_be64(void *p, uint64_t v)
+{
+    uint8_t *b = p;
+    for (int i = 7; i >= 0; i--) {
+        b[i] = (uint8_t)v;
+        v >>= 8;
+    }
+}
+
+static inline uint64_t store__get_be64(const void *p)
+{
+    const uint8_t *b = p;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | b[i];
+    }
+    return v;
+}
+
+static inline void store__put_be32(void *p, uint32_t v)
+{
+    uint8_t *b = p;
+    b[0] = (uint8_t)(v >> 24);
+    b[1] = (uint8_t)(v >> 16);
+    b[2] = (uint8_t)(v >> 8);
+    b[3] = (uint8_t)v;
+}
+
+static inline uint32_t store__get_be32(const void *p)
+{
+    const uint8_t *b = p;
+    return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) |
+           ((uint32_t)b[2] << 8) | b[3];
+}
+
+/* Maps an LMDB return code to 0, -errno or STORE_ERR_*: MDB_MAP_FULL and
+ * MDB_TXN_FULL become -ENOSPC, structural errors STORE_ERR_CORRUPT, other
+ * LMDB codes -EIO, and system errno values pass through negated. */
+int store__lmdb_err(int rc);
+
+/* Sets s->errmsg (printf-style) and returns rv. */
+int store__fail(struct store *s, int rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* meta.c: the "meta" DBI. Every function works in the caller's txn. */
+
+/* Hard state; 0,0 when absent. */
+int store__meta_hard_get(struct store *s, MDB_txn *txn, raft_term *term,
+                         raft_id *vote);
+int store__meta_hard_put(struct store *s, MDB_txn *txn, raft_term term,
+                         raft_id vote);
+/* Snapshot metadata; m->index = 0 when absent. */
+int store__meta_snap_get(struct store *s, MDB_txn *txn,
+                         struct raft_snapshot_meta *m);
+int store__meta_snap_put(struct store *s, MDB_txn *txn,
+                         const struct raft_snapshot_meta *m);
+/* The last applied configuration: its entry index (0 if none) and the
+ * decoded configuration. */
+int store__meta_conf_get(struct store *s, MDB_txn *txn, raft_index *index,
+                         struct raft_config *c);
+/* Records a CONFIG entry's data (raft.h encoding) as applied at index. */
+int store__meta_conf_put_raw(struct store *s, MDB_txn *txn, raft_index index,
+                             const struct raft_buf *data);
+int store__meta_conf_put(struct store *s, MDB_txn *txn, raft_index index,
+                         const struct raft_config *c);
+
+/* The configuration codec of raft.h (same bytes as raft_config_encode), so
+ * store/ does not depend on the core's implementation. encode returns the
+ * number of bytes written into buf (cap >= STORE_CONFIG_MAX). */
+#define STORE_CONFIG_MAX (2 + RAFT_MAX_SERVERS * (8 + 1 + 1 + RAFT_ADDR_MAX))
+size_t store__config_encode(const struct raft_config *c, uint8_t *buf);
+int store__config_decode(const void *buf, size_t len, struct raft_config *c);
+
+/* log.c: the "log" DBI, in the caller's txn. */
+
+/* Last stored index (0 if none) and its term; first stored index (0 if
+ * none). */
+int store__log_last(struct store *s, MDB_txn *txn, raft_index *index,
+                    raft_term *term);
+int store__log_first(struct store *s, MDB_txn *txn, raft_index *index);
+/* Term of a stored entry; -ENOENT if not stored. */
+int store__log_term(struct store *s, MDB_txn *txn, raft_index index,
+                    raft_term *term);
+/* Deletes stored entries >= from. */
+int store__log_truncate(struct store *s, MDB_txn *txn, raft_index from);
+/* Deletes stored entries <= to. */
+int store__log_compact(struct store *s, MDB_txn *txn, raft_index to);
+/* Deletes every stored entry. */
+int store__log_reset(struct store *s, MDB_txn *txn);
+/* Truncates at e[0].index and appends e[0..n) (contiguous). */
+int store__log_append(struct store *s, MDB_txn *txn,
+                      const struct raft_entry *e, size_t n);
+
+/* batch.c / snapfile.c */
+raft_index store__applied(struct store *s, MDB_txn *txn);
+/* Path of a file in the data dir: dir/name into buf (PATH_MAX). */
+void store__path(const struct store *s, char *buf, const char *name);
+/* Writes a chunk into snapshot.recv (offset 0 starts a new file) and
+ * fdatasyncs it. */
+int store__snap_chunk(struct store *s, const struct store_op *op);
+/* Restores the state machine from snapshot.recv and resets the log, in txn. */
+int store__snap_install(struct store *s, MDB_txn *txn,
+                        const struct raft_snapshot_meta *m);
+/* After the install's txn is durable: snapshot.recv becomes the current
+ * snapshot file; older files are removed. */
+int store__snap_installed(struct store *s, const struct raft_snapshot_meta *m);
+/* At open: finish an install interrupted between commit and rename, remove
+ * stale files. */
+int store__snap_recover(struct store *s);
+
+#endif /* STORE_INTERNAL_H */

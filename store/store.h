@@ -1,0 +1,303 @@
+/* Public API of store/: one LMDB environment holding the Raft log, the hard
+ * state, snapshot metadata and the filesystem state machine. */
+#ifndef STORE_H
+#define STORE_H
+
+/*
+ * THE CONTRACT BETWEEN THE TWO HALVES OF store/ (agreed in
+ * /tmp/store-contract.md, 2026-11-22):
+ *
+ *  - env.c/meta.c/log.c/batch.c/snapfile.c ("storelog") own the MDB_env (one
+ *    environment in the data directory: data.mdb + lock.mdb, maxdbs
+ *    STORE_MAX_DBS, configurable map size) and the named DBIs "meta" and
+ *    "log".
+ *  - fsm*.c, cmd.c, snapshot.c ("fsm") own the DBIs "fsm", "inode",
+ *    "dirent", "data" and expose in fsm.h:
+ *      store__fsm_open(f, txn)    open/create its DBIs inside the first write
+ *                                 txn of store_open (committed before any
+ *                                 read);
+ *      store__fsm_apply(f, txn, index, e, res)  apply one committed entry in
+ *                                 the batch's write txn; COMMAND, NOOP and
+ *                                 CONFIG entries all advance the applied
+ *                                 index, stored in the same txn; entries
+ *                                 with index <= applied are skipped; returns
+ *                                 < 0 only for environment errors (the
+ *                                 whole batch is then aborted);
+ *      store__fsm_applied(f, txn), store__fsm_applied_term(f, txn);
+ *      store__fsm_snapshot_build(f, rtxn, path, &index, &size)  write and
+ *                                 fsync a snapshot file from a read txn
+ *                                 (storelog renames it and syncs the dir);
+ *      store__fsm_snapshot_restore(f, txn, path, &index)  verify the whole
+ *                                 file, then replace the fsm DBIs in
+ *                                 storelog's write txn;
+ *      store__fsm_close(f).
+ *  - `struct store_fsm` is embedded by value in `struct store`;
+ *    `struct store_apply_result` is fixed-size with no heap pointers.
+ *  - Snapshot files live in the data dir and are named by storelog:
+ *    snapshot.tmp (being built), snapshot.recv (chunks from a leader),
+ *    snapshot-<index as 16 hex digits> (the current one, served by offset).
+ *
+ * Threads. The environment is opened with MDB_NOTLS: read transactions are
+ * not bound to a thread, so the loop thread may run short read transactions
+ * (every read call below opens and closes its own) while ONE writer thread
+ * runs store_write / store_snapshot_take (the node driver serializes them on
+ * the libuv thread pool). store_open and store_close run alone.
+ */
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft.h"
+
+/* Domain errors (negative, outside the errno range and the RAFT_ERR_* range).
+ * CORRUPT and VERSION have fixed values shared with store/cmd.h. */
+#define STORE_ERRORS(X)                                                        \
+    X(FOREIGN_CLUSTER, 2001, "data directory belongs to another cluster")      \
+    X(FOREIGN_NODE, 2002, "data directory belongs to another node")            \
+    X(FORMAT, 2003, "unknown on-disk format version")                          \
+    X(NOT_RAFTFS, 2004, "not a raftfs data directory")                         \
+    X(GAP, 2005, "entries would leave a gap in the log")                       \
+    X(NO_SNAPSHOT, 2006, "no such snapshot")                                   \
+    X(CORRUPT, 2008, "corrupt data")                                           \
+    X(VERSION, 2009, "unknown format version")
+
+#define STORE_ERR_FOREIGN_CLUSTER (-2001)
+#define STORE_ERR_FOREIGN_NODE (-2002)
+#define STORE_ERR_FORMAT (-2003)
+#define STORE_ERR_NOT_RAFTFS (-2004)
+#define STORE_ERR_GAP (-2005)
+#define STORE_ERR_NO_SNAPSHOT (-2006)
+#ifndef STORE_ERR_CORRUPT
+#define STORE_ERR_CORRUPT (-2008)
+#endif
+#ifndef STORE_ERR_VERSION
+#define STORE_ERR_VERSION (-2009)
+#endif
+
+/* Returns a static string for a STORE_ERR_* code, a RAFT_ERR_* code or a
+ * -errno value. */
+const char *store_strerror(int rv);
+
+#ifdef STORE_HAVE_FSM
+#include "fsm.h"
+#else
+/* Stand-ins until the state machine lands: the applied index is kept in
+ * "meta" and every entry applies with status 0. */
+struct store_fsm {
+    MDB_dbi meta;
+};
+struct store_apply_result {
+    int status;
+    bool skipped;
+};
+#endif
+
+/* The on-disk format this code writes and the only one it opens. */
+#define STORE_FORMAT_VERSION 1u
+#define STORE_MAX_DBS 16
+#define STORE_DEFAULT_MAP_SIZE ((size_t)1 << 30)  /* 1 GiB */
+#define STORE_DEFAULT_MAX_VALUE ((size_t)1 << 20) /* 1 MiB */
+#define STORE_CLUSTER_MAX 64                      /* bytes, without NUL */
+#define STORE_ERRMSG_MAX 512
+
+struct store_options {
+    const char *dir;        /* data directory; borrowed for the call */
+    bool create;            /* create the directory and a new store */
+    size_t map_size;        /* LMDB map size in bytes; 0: 1 GiB */
+    size_t max_value;       /* largest file value; 0: 1 MiB */
+    const char *cluster_id; /* 1..STORE_CLUSTER_MAX bytes, NUL-terminated */
+    raft_id node_id;        /* != 0 */
+};
+
+/* Fills o with defaults: create false, default sizes, no dir/cluster/node. */
+void store_options_default(struct store_options *o);
+
+struct store {
+    MDB_env *env;
+    MDB_dbi meta; /* node metadata, hard state, snapshot metadata */
+    MDB_dbi log;  /* Raft log: u64 BE index -> entry, see log.c */
+    int lock_fd;  /* the data dir, flock'ed: one process per data dir */
+    char *dir;    /* owned */
+    size_t map_size;
+    size_t max_value;
+    raft_id node_id;
+    struct store_fsm fsm;
+    uint64_t n_syncs; /* explicit mdb_env_sync calls (statistics) */
+    char errmsg[STORE_ERRMSG_MAX];
+};
+
+/*
+ * Opens (or, with o->create, creates) the store in o->dir. Returns 0, or:
+ *   -ENOENT                     no store there and !o->create
+ *   -EBUSY                      another process has this data dir open
+ *   STORE_ERR_FOREIGN_CLUSTER   the dir was created for another cluster id
+ *   STORE_ERR_FOREIGN_NODE      ... or another node id
+ *   STORE_ERR_FORMAT            ... or by an unknown format version
+ *   STORE_ERR_NOT_RAFTFS        an LMDB environment, but not ours
+ *   STORE_ERR_CORRUPT           data.mdb is not a readable LMDB file
+ *   -EINVAL                     bad options
+ * or another -errno. In the refusal cases nothing in the dir is created or
+ * modified. On failure s->errmsg (store_errmsg) says what and where, and s
+ * needs no store_close.
+ */
+int store_open(struct store *s, const struct store_options *o);
+
+/* Closes the environment. No read or write may be running. */
+void store_close(struct store *s);
+
+/* The message of the last failure of store_open (or ""). Valid while s is. */
+const char *store_errmsg(const struct store *s);
+
+/*
+ * Log reads. Each opens and closes its own read transaction.
+ *
+ * store_log_bounds: *first is the first stored index and *last the last; if
+ * no entry is stored, *first = *last + 1 and *last is the snapshot index (0
+ * for a new store).
+ * store_log_term: the term of the entry at index, or of the snapshot when
+ * index is the snapshot index, or 0 for index 0; -ENOENT otherwise.
+ * store_log_get: fills *out with the stored entries lo..hi (inclusive, hi
+ * clamped to the last index); *out is malloc'd as one block (entry array and
+ * data) owned by the caller, to be released with free(*out). -ENOENT if lo
+ * is not stored.
+ */
+int store_log_bounds(struct store *s, raft_index *first, raft_index *last);
+int store_log_term(struct store *s, raft_index index, raft_term *term);
+int store_log_get(struct store *s, raft_index lo, raft_index hi,
+                  struct raft_entry **out, size_t *n);
+
+/* Hard state (Raft paper Figure 2: currentTerm, votedFor). 0,0 if never
+ * written. */
+int store_hard_state(struct store *s, raft_term *term, raft_id *vote);
+
+/* The metadata of the current snapshot; m->index = 0 if there is none. */
+int store_snapshot_meta(struct store *s, struct raft_snapshot_meta *m);
+
+/* The state machine's applied index. */
+int store_applied(struct store *s, raft_index *applied);
+
+/*
+ * Fills *l with everything raft_new needs (hard state, snapshot metadata,
+ * applied index, and the stored entries after the snapshot, which must be
+ * contiguous: STORE_ERR_CORRUPT otherwise). l->entries is malloc'd, owned
+ * by the caller until store_load_close(l).
+ */
+int store_load(struct store *s, struct raft_load *l);
+void store_load_close(struct raft_load *l);
+
+/*
+ * A write batch: what one or more raft updates ask to persist and apply, in
+ * the order the driver adds it (raft.h contract step 2, then 4 and 6).
+ * store_write carries out all of it in ONE LMDB write transaction.
+ *
+ * Ownership: the batch BORROWS every array and buffer it is given (entries,
+ * their data, the chunk); they must stay valid until store_write returns.
+ * The batch itself owns only its list of operations.
+ */
+enum store_op_kind {
+    STORE_OP_INSTALL = 1, /* restore from snapshot.recv, reset the log */
+    STORE_OP_CHUNK,       /* write a snapshot chunk into snapshot.recv */
+    STORE_OP_HARD_STATE,  /* term, vote */
+    STORE_OP_APPEND,      /* delete stored entries >= e[0].index, then put */
+    STORE_OP_APPLY,       /* apply committed entries to the state machine */
+    STORE_OP_COMPACT,     /* delete stored entries <= index */
+};
+
+struct store_op {
+    uint8_t kind; /* enum store_op_kind */
+    struct raft_snapshot_meta snap; /* INSTALL, CHUNK */
+    uint64_t offset;                /* CHUNK */
+    struct raft_buf chunk;          /* CHUNK, borrowed */
+    raft_term term;                 /* HARD_STATE */
+    raft_id vote;                   /* HARD_STATE */
+    const struct raft_entry *entries; /* APPEND, APPLY: borrowed */
+    size_t n;
+    raft_index index; /* COMPACT */
+};
+
+struct store_batch {
+    struct store_op *ops; /* owned */
+    size_t n_ops;
+    size_t cap;
+    size_t n_apply; /* total committed entries in APPLY ops */
+};
+
+void store_batch_init(struct store_batch *b);
+void store_batch_close(struct store_batch *b);
+/* Empties the batch, keeping its memory for reuse. */
+void store_batch_reset(struct store_batch *b);
+/* True if the batch holds nothing. */
+bool store_batch_empty(const struct store_batch *b);
+
+/* Each adds one operation at the end; 0 or -ENOMEM. Entries passed to
+ * store_batch_append must be contiguous (index i+1 follows i). */
+int store_batch_install(struct store_batch *b,
+                        const struct raft_snapshot_meta *m);
+int store_batch_chunk(struct store_batch *b,
+                      const struct raft_snapshot_meta *m, uint64_t offset,
+                      const struct raft_buf *chunk);
+int store_batch_hard_state(struct store_batch *b, raft_term term,
+                           raft_id vote);
+int store_batch_append(struct store_batch *b, const struct raft_entry *e,
+                       size_t n);
+int store_batch_apply(struct store_batch *b, const struct raft_entry *e,
+                      size_t n);
+int store_batch_compact(struct store_batch *b, raft_index index);
+
+struct store_write_result {
+    /* One per committed entry of the batch, in order; malloc'd, owned by
+     * the caller until store_write_result_close. NULL if none. */
+    struct store_apply_result *results;
+    size_t n_results;
+    raft_index applied;    /* the state machine's applied index after */
+    raft_index last_index; /* the last stored index after (or snapshot) */
+    raft_term last_term;
+    bool synced; /* the batch held log/hard-state/snapshot changes: synced */
+};
+
+/*
+ * Performs the whole batch in one LMDB write transaction and, when it holds
+ * an install, a chunk, a hard state or entries, makes it durable (synced)
+ * before returning. Apply/compact-only batches are committed crash-safe but
+ * not necessarily durable: after a power loss they may be undone, and the
+ * applies are replayed from the (durable) log at the next start.
+ *
+ * Returns 0 and fills *r, or an error and NOTHING of the batch is applied
+ * (the transaction is aborted; chunk bytes already written to
+ * snapshot.recv stay, harmlessly):
+ *   -ENOSPC   the LMDB map is full (MDB_MAP_FULL). The environment stays
+ *             open and every read keeps working. The driver should fail the
+ *             proposals waiting on this batch with ENOSPC, must NOT report
+ *             its entries as persisted, and should stop proposing writes
+ *             (refuse them with ENOSPC) until space is made: restarting with
+ *             a larger map size (store_options.map_size) is the remedy.
+ *             Raft stays safe: the entries were never acknowledged.
+ *   STORE_ERR_GAP  entries that do not follow the stored log (driver bug)
+ *   -EIO, STORE_ERR_CORRUPT, or another -errno.
+ * Must be called from one thread at a time (the writer).
+ */
+int store_write(struct store *s, const struct store_batch *b,
+                struct store_write_result *r);
+void store_write_result_close(struct store_write_result *r);
+
+/*
+ * Snapshots (snapfile.c). store_snapshot_take builds a snapshot of the state
+ * machine as of its applied index (writer thread: it must not run
+ * concurrently with store_write), stores it as the current snapshot file and
+ * records its metadata (index, term, configuration as of index, size) in a
+ * synced transaction. It does not compact the log: the driver does that in a
+ * later batch (store_batch_compact). Fills *m. Returns 0, -ENOTSUP without a
+ * state machine, STORE_ERR_NO_SNAPSHOT if nothing was applied yet, -errno.
+ *
+ * store_snapshot_read copies up to len bytes at offset of the current
+ * snapshot with `index` into buf and returns how many (0 at the end), or
+ * STORE_ERR_NO_SNAPSHOT if that snapshot is no longer current, or -errno.
+ * Safe on the loop thread (pread only).
+ */
+int store_snapshot_take(struct store *s, struct raft_snapshot_meta *m);
+int store_snapshot_read(struct store *s, raft_index index, uint64_t offset,
+                        void *buf, uint32_t len);
+
+#endif /* STORE_H */
