@@ -1,0 +1,187 @@
+/* The checks run after every event: they observe the cores and the stores. */
+#include <string.h>
+
+#include "sim.h"
+
+#define U(x) ((unsigned long long)(x))
+
+bool sim_durable_majority(struct sim *s, const struct raft_config *c,
+                          raft_index index, raft_term term, unsigned *count,
+                          unsigned *voters)
+{
+    unsigned v = 0, k = 0;
+    for (unsigned i = 0; i < c->n && i < RAFT_MAX_SERVERS; i++) {
+        if (c->servers[i].role != RAFT_VOTER) {
+            continue;
+        }
+        v++;
+        int slot = sim_slot_of(s, c->servers[i].id);
+        if (slot >= 0 && sim_store_holds(&s->nodes[slot].store, index, term)) {
+            k++;
+        }
+    }
+    *count = k;
+    *voters = v;
+    return v > 0 && k > v / 2;
+}
+
+/* Commit advanced on n: record the newly committed entries; a leader must
+ * have them durable on a majority of its configuration's voters (paper
+ * §5.3-5.4; thesis §10.2.1: the leader's own write counts only once it is
+ * persisted). */
+static void observe_commit(struct sim *s, struct sim_node *n, raft_index c)
+{
+    raft_term cur = raft_current_term(n->r);
+    if (c > raft_last_index(n->r)) {
+        sim_fail(s, "n%llu: commit %llu beyond its last index %llu",
+                 U(n->id), U(c), U(raft_last_index(n->r)));
+        return;
+    }
+    for (raft_index i = n->seen_commit + 1; i <= c; i++) {
+        const struct raft_entry *e = raft_entry_at(n->r, i);
+        if (e == NULL) {
+            continue; /* compacted: covered by a snapshot */
+        }
+        if (!sim_check_committed(&s->chk, n->id, i, e->term,
+                                 sim_entry_hash(e), cur)) {
+            return;
+        }
+    }
+    if (raft_role(n->r) != RAFT_LEADER) {
+        return;
+    }
+    const struct raft_entry *e = raft_entry_at(n->r, c);
+    if (e == NULL) {
+        return;
+    }
+    unsigned k, v;
+    if (!sim_durable_majority(s, raft_configuration(n->r), c, e->term, &k,
+                              &v)) {
+        sim_fail(s, "leader n%llu commits %llu/%llu, durable on only %u of "
+                 "%u voters", U(n->id), U(c), U(e->term), k, v);
+    }
+}
+
+/* Leader Completeness (§5.4): an entry committed in term T is in the log
+ * of every leader of a term > T. */
+static void observe_leader(struct sim *s, struct sim_node *n, raft_term term)
+{
+    if (n->lc_term != term) {
+        n->lc_term = term;
+        n->lc_checked = 0;
+    }
+    struct sim_check *c = &s->chk;
+    raft_index first = raft_first_index(n->r);
+    for (raft_index i = n->lc_checked + 1; i <= c->commit_max; i++) {
+        const struct sim_commit_rec *r = &c->cm[i];
+        if (!r->set || r->cterm >= term) {
+            continue;
+        }
+        const struct raft_entry *e = raft_entry_at(n->r, i);
+        if (e == NULL && i < first) {
+            continue; /* compacted into its snapshot */
+        }
+        if (e == NULL || e->term != r->term ||
+            sim_entry_hash(e) != r->hash) {
+            sim_fail(s, "Leader Completeness: leader n%llu of term %llu "
+                     "lacks entry %llu/%llu committed in term %llu "
+                     "(has %s%llu)", U(n->id), U(term), U(i), U(r->term),
+                     U(r->cterm), e ? "term " : "nothing, last ",
+                     e ? U(e->term) : U(raft_last_index(n->r)));
+            return;
+        }
+    }
+    n->lc_checked = c->commit_max;
+}
+
+void sim_observe(struct sim *s)
+{
+    for (unsigned i = 0; i < s->n_slots && !s->chk.failed; i++) {
+        struct sim_node *n = &s->nodes[i];
+        if (!n->alive) {
+            continue;
+        }
+        raft_term term = raft_current_term(n->r);
+        enum raft_role role = raft_role(n->r);
+        raft_index commit = raft_commit_index(n->r);
+        if (term < n->seen_term) {
+            sim_fail(s, "n%llu: term went back from %llu to %llu", U(n->id),
+                     U(n->seen_term), U(term));
+            return;
+        }
+        if (role == RAFT_LEADER &&
+            !sim_check_leader(&s->chk, term, n->id)) {
+            return;
+        }
+        if (commit < n->seen_commit) {
+            sim_fail(s, "n%llu: commit went back from %llu to %llu",
+                     U(n->id), U(n->seen_commit), U(commit));
+            return;
+        }
+        if (commit > n->seen_commit) {
+            observe_commit(s, n, commit);
+        }
+        if (role == RAFT_LEADER && !s->chk.failed) {
+            observe_leader(s, n, term);
+        }
+        if (role != n->seen_role || term != n->seen_term) {
+            sim_tracef(s, "n%llu is %s in term %llu", U(n->id),
+                       role == RAFT_LEADER      ? "LEADER"
+                       : role == RAFT_CANDIDATE ? "candidate"
+                       : role == RAFT_PRE_CANDIDATE ? "pre-candidate"
+                                                    : "follower",
+                       U(term));
+        }
+        n->seen_term = term;
+        n->seen_commit = commit;
+        n->seen_role = (uint8_t)role;
+    }
+}
+
+/* The expensive checks, run every so often: Log Matching over every live
+ * in-memory log, and every committed entry still held durably somewhere. */
+void sim_observe_full(struct sim *s)
+{
+    struct sim_check *c = &s->chk;
+    for (unsigned i = 0; i < s->n_slots && !c->failed; i++) {
+        struct sim_node *n = &s->nodes[i];
+        if (!n->alive) {
+            continue;
+        }
+        raft_index first = raft_first_index(n->r);
+        raft_index last = raft_last_index(n->r);
+        raft_term prev = 0;
+        for (raft_index k = first; k <= last && k > 0; k++) {
+            const struct raft_entry *e = raft_entry_at(n->r, k);
+            if (e == NULL) {
+                sim_fail(s, "n%llu: no entry %llu between first %llu and "
+                         "last %llu", U(n->id), U(k), U(first), U(last));
+                return;
+            }
+            if (e->index != k) {
+                sim_fail(s, "n%llu: entry at %llu says index %llu", U(n->id),
+                         U(k), U(e->index));
+                return;
+            }
+            if (!sim_check_log_entry(c, n->id, k, e->term, sim_entry_hash(e),
+                                     prev)) {
+                return;
+            }
+            prev = e->term;
+        }
+    }
+    for (raft_index k = 1; k <= c->commit_max && !c->failed; k++) {
+        const struct sim_commit_rec *r = &c->cm[k];
+        if (!r->set) {
+            continue;
+        }
+        bool held = false;
+        for (unsigned i = 0; i < s->n_slots && !held; i++) {
+            held = sim_store_holds(&s->nodes[i].store, k, r->term);
+        }
+        if (!held) {
+            sim_fail(s, "committed entry %llu/%llu is durable nowhere: lost",
+                     U(k), U(r->term));
+        }
+    }
+}

@@ -1,0 +1,254 @@
+/* One simulated run: parameters from the seed, the event loop, the phases. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+#define U(x) ((unsigned long long)(x))
+
+void sim_tracef(struct sim *s, const char *fmt, ...)
+{
+    if (s->trace == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(s->trace, "[%7llu] ", U(s->now));
+    vfprintf(s->trace, fmt, ap);
+    fputc('\n', s->trace);
+    va_end(ap);
+}
+
+void sim_fail(struct sim *s, const char *fmt, ...)
+{
+    if (s->chk.failed) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[sizeof(s->chk.why)];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    sim_check_fail(&s->chk, "%s", buf);
+}
+
+raft_index sim_known_commit(struct sim *s)
+{
+    return s->chk.commit_max;
+}
+
+/* Everything random about a run comes from its seed. */
+static void pick_params(struct sim *s)
+{
+    struct sim_params *p = &s->p;
+    struct sim_rng *g = &s->rng;
+    p->election_timeout = (unsigned)sim_rng_between(g, 100, 300);
+    p->heartbeat_interval = p->election_timeout /
+                            (unsigned)sim_rng_between(g, 4, 10);
+    p->delay_min = (unsigned)sim_rng_between(g, 1, 5);
+    p->delay_max = p->delay_min + (unsigned)sim_rng_between(g, 0, 25);
+    p->drop = sim_rng_chance(g, 2000) ? 0 : (unsigned)sim_rng_below(g, 1500);
+    p->dup = sim_rng_chance(g, 3000) ? 0 : (unsigned)sim_rng_below(g, 800);
+    p->garbage_every =
+        sim_rng_chance(g, 5000) ? (unsigned)sim_rng_between(g, 10, 300) : 0;
+    p->fault_every = (unsigned)sim_rng_between(g, 50, 600);
+    p->work_every = (unsigned)sim_rng_between(g, 2, 30);
+    p->w_propose = (unsigned)sim_rng_between(g, 10, 60);
+    p->w_propose_follower = (unsigned)sim_rng_between(g, 0, 5);
+    p->w_read = (unsigned)sim_rng_between(g, 0, 40);
+    p->w_transfer = (unsigned)sim_rng_between(g, 0, 3);
+    p->w_change = (unsigned)sim_rng_between(g, 0, 4);
+    p->w_crash = (unsigned)sim_rng_between(g, 0, 10);
+    p->w_restart = (unsigned)sim_rng_between(g, 5, 15);
+    p->w_partition = (unsigned)sim_rng_between(g, 0, 10);
+    p->w_heal = (unsigned)sim_rng_between(g, 3, 10);
+    p->w_slow = (unsigned)sim_rng_between(g, 0, 5);
+    p->snapshot_every = (unsigned)sim_rng_between(g, 5, 80);
+    p->pre_vote = sim_rng_chance(g, 7500);
+    p->check_quorum = sim_rng_chance(g, 7500);
+    p->max_append_bytes = (size_t)sim_rng_between(g, 16, 4096);
+    p->max_inflight = (unsigned)sim_rng_between(g, 1, 8);
+    p->chunk_bytes = (uint32_t)sim_rng_between(g, 8, 128);
+    p->trailing = sim_rng_below(g, 20);
+}
+
+void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
+              FILE *trace, enum sim_break brk)
+{
+    static const unsigned sizes[] = {3, 4, 5, 7};
+    memset(s, 0, sizeof(*s));
+    s->seed = seed;
+    s->trace = trace;
+    s->brk = brk;
+    s->max_steps = steps;
+    s->phase = SIM_PHASE_FAULTS;
+    sim_rng_init(&s->rng, seed);
+    sim_queue_init(&s->q);
+    sim_check_init(&s->chk);
+    s->n_voters = nodes ? nodes : sizes[sim_rng_below(&s->rng, 4)];
+    s->n_slots = s->n_voters + SIM_SPARES;
+    pick_params(s);
+    sim_tracef(s, "seed %llu: %u voters + %u spares, election %ums, "
+               "heartbeat %ums, delay %u-%ums, drop %u/10000, dup %u/10000, "
+               "garbage every %ums, pre-vote %d, check-quorum %d, snapshot "
+               "every %u", U(seed), s->n_voters, SIM_SPARES,
+               s->p.election_timeout, s->p.heartbeat_interval,
+               s->p.delay_min, s->p.delay_max, s->p.drop, s->p.dup,
+               s->p.garbage_every, s->p.pre_vote, s->p.check_quorum,
+               s->p.snapshot_every);
+
+    /* Bootstrap: every initial member persists the same first entry. */
+    struct raft_config c;
+    memset(&c, 0, sizeof(c));
+    c.n = s->n_voters;
+    for (unsigned i = 0; i < s->n_voters; i++) {
+        c.servers[i].id = i + 1;
+        c.servers[i].role = RAFT_VOTER;
+        snprintf(c.servers[i].addr, RAFT_ADDR_MAX, "sim-%u", i + 1);
+    }
+    struct raft_entry boot;
+    int rv = raft_bootstrap_entry(&c, &boot);
+    if (rv != 0) {
+        sim_fail(s, "raft_bootstrap_entry: %s", raft_strerror(rv));
+        return;
+    }
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct sim_node *n = &s->nodes[i];
+        n->id = i + 1;
+        n->slot = i;
+        sim_store_init(&n->store);
+        n->slow_disk = brk == SIM_BREAK_ACK_BEFORE_PERSIST ||
+                       sim_rng_chance(&s->rng, 2000);
+        n->disk_delay_max = (unsigned)sim_rng_between(&s->rng, 1, 40);
+        char why[128];
+        if (i < s->n_voters &&
+            sim_store_append(&n->store, &boot, 1, why, sizeof(why)) != 0) {
+            sim_fail(s, "bootstrap: %s", why);
+        }
+    }
+    free(boot.data.base);
+    for (unsigned i = 0; i < s->n_slots && !s->chk.failed; i++) {
+        sim_node_start(s, &s->nodes[i], i < s->n_voters);
+    }
+    struct sim_event ev = {.time = 1, .node = SIM_MAX_SLOTS};
+    ev.kind = SIM_EV_WORKLOAD;
+    sim_queue_push(&s->q, &ev);
+    ev.kind = SIM_EV_FAULT;
+    ev.time = s->p.fault_every;
+    sim_queue_push(&s->q, &ev);
+    if (s->p.garbage_every > 0) {
+        ev.kind = SIM_EV_GARBAGE;
+        ev.time = s->p.garbage_every;
+        sim_queue_push(&s->q, &ev);
+    }
+}
+
+void sim_close(struct sim *s)
+{
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        sim_node_close(&s->nodes[i]);
+        sim_store_close(&s->nodes[i].store);
+    }
+    sim_queue_close(&s->q);
+    sim_check_close(&s->chk);
+    free(s->pending);
+    s->pending = NULL;
+}
+
+static void dispatch(struct sim *s, struct sim_event *ev)
+{
+    bool faults = s->phase == SIM_PHASE_FAULTS;
+    struct sim_node *n =
+        ev->node < SIM_MAX_SLOTS ? &s->nodes[ev->node] : NULL;
+    switch (ev->kind) {
+    case SIM_EV_PERSIST:
+        if (n->alive && ev->epoch == n->epoch) {
+            sim_node_persist_done(s, n);
+        }
+        break;
+    case SIM_EV_DELIVER:
+        sim_net_deliver(s, ev);
+        break;
+    case SIM_EV_TICK:
+        if (n->alive && ev->epoch == n->epoch && ev->time == n->next_tick &&
+            n->tick_pending) {
+            n->tick_pending = false;
+            int rv = raft_tick(n->r, s->now);
+            if (rv != 0) {
+                sim_tracef(s, "n%llu: tick: %s", U(n->id), raft_strerror(rv));
+            }
+            sim_node_process(s, n);
+        }
+        break;
+    case SIM_EV_GARBAGE:
+        if (faults) {
+            sim_net_garbage(s);
+            struct sim_event next = {
+                .time = s->now + sim_rng_between(&s->rng, 1,
+                                                 2 * s->p.garbage_every),
+                .node = SIM_MAX_SLOTS, .kind = SIM_EV_GARBAGE};
+            sim_queue_push(&s->q, &next);
+        }
+        break;
+    case SIM_EV_WORKLOAD:
+        if (faults) {
+            sim_workload(s);
+        }
+        break;
+    case SIM_EV_FAULT:
+        if (faults) {
+            sim_fault(s);
+        }
+        break;
+    case SIM_EV_LIVENESS:
+        if (s->phase == SIM_PHASE_LIVENESS) {
+            sim_liveness_probe(s);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+bool sim_run(struct sim *s)
+{
+    struct sim_event ev;
+    while (!s->chk.failed && s->phase != SIM_PHASE_DONE) {
+        if (!sim_queue_pop(&s->q, &ev)) {
+            sim_fail(s, "the event queue ran dry");
+            break;
+        }
+        if (ev.time < s->now) {
+            sim_fail(s, "simulator bug: event in the past");
+            sim_msg_free(ev.msg);
+            break;
+        }
+        if (ev.time == s->now) {
+            if (++s->same_time_events > 200000) {
+                sim_fail(s, "virtual time stuck at %llu (livelock)",
+                         U(s->now));
+            }
+        } else {
+            s->same_time_events = 0;
+        }
+        s->now = ev.time;
+        dispatch(s, &ev);
+        sim_msg_free(ev.msg);
+        s->steps++;
+        sim_observe(s);
+        if ((s->steps & 1023) == 0) {
+            sim_observe_full(s);
+        }
+        if (s->phase == SIM_PHASE_FAULTS && s->steps >= s->max_steps &&
+            !s->chk.failed) {
+            sim_heal(s);
+        }
+    }
+    if (!s->chk.failed) {
+        sim_observe_full(s);
+    }
+    if (s->chk.failed) {
+        sim_tracef(s, "VIOLATION: %s", s->chk.why);
+    }
+    return !s->chk.failed;
+}

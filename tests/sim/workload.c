@@ -1,0 +1,340 @@
+/* Client operations, faults, the heal, and the liveness probe. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+#define U(x) ((unsigned long long)(x))
+
+/* The live leader of the highest term, or NULL. */
+static struct sim_node *find_leader(struct sim *s)
+{
+    struct sim_node *best = NULL;
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct sim_node *n = &s->nodes[i];
+        if (n->alive && raft_role(n->r) == RAFT_LEADER &&
+            (best == NULL ||
+             raft_current_term(n->r) > raft_current_term(best->r))) {
+            best = n;
+        }
+    }
+    return best;
+}
+
+static struct sim_node *random_node(struct sim *s, bool alive)
+{
+    unsigned pick[SIM_MAX_SLOTS], k = 0;
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        if (s->nodes[i].alive == alive) {
+            pick[k++] = i;
+        }
+    }
+    return k ? &s->nodes[pick[sim_rng_below(&s->rng, k)]] : NULL;
+}
+
+static int propose(struct sim *s, struct sim_node *n, raft_index *index,
+                   raft_term *term)
+{
+    char cmd[64];
+    unsigned key = (unsigned)sim_rng_below(&s->rng, SIM_KEYS);
+    unsigned long long v = ++s->next_value;
+    int len = snprintf(cmd, sizeof(cmd), "set %u %llu", key, v);
+    struct raft_buf b = {cmd, (size_t)len};
+    int rv = raft_propose(n->r, s->now, &b, index, term);
+    sim_tracef(s, "n%llu propose \"%s\": %s (index %llu)", U(n->id), cmd,
+               rv ? raft_strerror(rv) : "ok", rv ? 0ull : U(*index));
+    return rv;
+}
+
+static void do_read(struct sim *s, struct sim_node *n)
+{
+    struct sim_read rd;
+    memset(&rd, 0, sizeof(rd));
+    rd.ctx = ++s->next_ctx;
+    rd.slot = n->slot;
+    rd.key = (unsigned)sim_rng_below(&s->rng, SIM_KEYS);
+    rd.invoked = s->now;
+    rd.lo = s->chk.commit_max;
+    int rv = raft_read_index(n->r, s->now, rd.ctx);
+    sim_tracef(s, "n%llu read %llu of key %u asked (lo %llu): %s", U(n->id),
+               U(rd.ctx), rd.key, U(rd.lo), rv ? raft_strerror(rv) : "ok");
+    if (rv != 0) {
+        return;
+    }
+    if (s->n_pending == s->cap_pending) {
+        s->cap_pending = s->cap_pending ? 2 * s->cap_pending : 16;
+        s->pending = realloc(s->pending, s->cap_pending * sizeof(*s->pending));
+        if (s->pending == NULL) {
+            abort();
+        }
+    }
+    s->pending[s->n_pending++] = rd;
+}
+
+/* One membership change (thesis §4.1): add a learner, promote, remove. */
+static void do_change(struct sim *s, struct sim_node *l)
+{
+    const struct raft_config *c = raft_configuration(l->r);
+    raft_id add[SIM_MAX_SLOTS], prom[SIM_MAX_SLOTS], rem[SIM_MAX_SLOTS];
+    unsigned na = 0, np = 0, nr = 0, voters = 0;
+    for (unsigned i = 0; i < c->n; i++) {
+        voters += c->servers[i].role == RAFT_VOTER;
+    }
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        raft_id id = s->nodes[i].id;
+        const struct raft_server *sv = raft_config_get(c, id);
+        if (sv == NULL) {
+            add[na++] = id;
+        } else if (sv->role == RAFT_LEARNER) {
+            prom[np++] = id;
+            rem[nr++] = id;
+        } else if (voters > 2) {
+            rem[nr++] = id;
+        }
+    }
+    unsigned pick = (unsigned)sim_rng_below(&s->rng, 3);
+    enum raft_change_op op;
+    raft_id id;
+    if (pick == 0 && na > 0) {
+        op = RAFT_ADD_LEARNER;
+        id = add[sim_rng_below(&s->rng, na)];
+    } else if (pick == 1 && np > 0) {
+        op = RAFT_PROMOTE;
+        id = prom[sim_rng_below(&s->rng, np)];
+    } else if (nr > 0) {
+        op = RAFT_REMOVE;
+        id = rem[sim_rng_below(&s->rng, nr)];
+    } else {
+        return;
+    }
+    char addr[RAFT_ADDR_MAX];
+    snprintf(addr, sizeof(addr), "sim-%llu", U(id));
+    raft_index idx = 0;
+    int rv = raft_change(l->r, s->now, op, id, addr, &idx);
+    s->n_changes += rv == 0;
+    sim_tracef(s, "n%llu change %s %llu: %s (index %llu)", U(l->id),
+               op == RAFT_ADD_LEARNER ? "add-learner"
+               : op == RAFT_PROMOTE   ? "promote"
+                                      : "remove",
+               U(id), rv ? raft_strerror(rv) : "ok", U(idx));
+}
+
+void sim_workload(struct sim *s)
+{
+    struct sim_event ev = {
+        .time = s->now + sim_rng_between(&s->rng, 1, 2 * s->p.work_every),
+        .node = SIM_MAX_SLOTS, .kind = SIM_EV_WORKLOAD};
+    sim_queue_push(&s->q, &ev);
+    const struct sim_params *p = &s->p;
+    unsigned total = p->w_propose + p->w_propose_follower + p->w_read +
+                     p->w_transfer + p->w_change;
+    unsigned x = (unsigned)sim_rng_below(&s->rng, total);
+    struct sim_node *l = find_leader(s);
+    struct sim_node *n = NULL;
+    raft_index idx;
+    raft_term term;
+    if (x < p->w_propose) {
+        if ((n = l) != NULL) {
+            propose(s, n, &idx, &term);
+        }
+    } else if ((x -= p->w_propose) < p->w_propose_follower) {
+        n = random_node(s, true);
+        if (n != NULL && raft_role(n->r) != RAFT_LEADER) {
+            int rv = propose(s, n, &idx, &term);
+            if (rv != RAFT_ERR_NOT_LEADER) {
+                sim_fail(s, "n%llu (not leader) answers a proposal with %s, "
+                         "not RAFT_ERR_NOT_LEADER", U(n->id),
+                         rv ? raft_strerror(rv) : "success");
+            }
+        }
+    } else if ((x -= p->w_propose_follower) < p->w_read) {
+        if ((n = random_node(s, true)) != NULL) {
+            do_read(s, n);
+        }
+    } else if ((x -= p->w_read) < p->w_transfer) {
+        if ((n = l) != NULL) {
+            const struct raft_config *c = raft_configuration(n->r);
+            raft_id target = 0;
+            if (c->n > 0 && sim_rng_chance(&s->rng, 7000)) {
+                target = c->servers[sim_rng_below(&s->rng, c->n)].id;
+            }
+            int rv = raft_transfer(n->r, s->now, target);
+            s->n_transfers += rv == 0;
+            sim_tracef(s, "n%llu transfer to %llu: %s", U(n->id), U(target),
+                       rv ? raft_strerror(rv) : "ok");
+        }
+    } else if ((n = l) != NULL) {
+        do_change(s, n);
+    }
+    if (n != NULL) {
+        sim_node_process(s, n);
+    }
+}
+
+static void partition(struct sim *s)
+{
+    unsigned k = s->n_slots;
+    struct sim_node *l = find_leader(s);
+    bool side[SIM_MAX_SLOTS];
+    unsigned kind = (unsigned)sim_rng_below(&s->rng, 4);
+    const char *what;
+    for (unsigned i = 0; i < k; i++) {
+        side[i] = sim_rng_chance(&s->rng, 5000);
+    }
+    if (kind == 0) {
+        what = "symmetric split";
+    } else if (kind == 1) {
+        unsigned a = (unsigned)sim_rng_below(&s->rng, k);
+        unsigned b = (unsigned)sim_rng_below(&s->rng, k);
+        s->blocked[a][b] = true;
+        sim_tracef(s, "fault: one-way partition n%u -/-> n%u", a + 1, b + 1);
+        return;
+    } else if (kind == 2 && l != NULL) {
+        memset(side, 0, sizeof(side));
+        side[l->slot] = true;
+        what = "isolate leader";
+    } else {
+        /* A minority (with or without the leader) against the rest. */
+        unsigned minority = (s->n_voters - 1) / 2;
+        memset(side, 0, sizeof(side));
+        unsigned start = l != NULL && sim_rng_chance(&s->rng, 5000)
+                             ? l->slot
+                             : (unsigned)sim_rng_below(&s->rng, k);
+        for (unsigned i = 0; i < minority && i < k; i++) {
+            side[(start + i) % k] = true;
+        }
+        what = "minority/majority";
+    }
+    for (unsigned a = 0; a < k; a++) {
+        for (unsigned b = 0; b < k; b++) {
+            if (side[a] != side[b]) {
+                s->blocked[a][b] = true;
+            }
+        }
+    }
+    sim_tracef(s, "fault: partition (%s)", what);
+}
+
+void sim_fault(struct sim *s)
+{
+    struct sim_event ev = {
+        .time = s->now + sim_rng_between(&s->rng, 1, 2 * s->p.fault_every),
+        .node = SIM_MAX_SLOTS, .kind = SIM_EV_FAULT};
+    sim_queue_push(&s->q, &ev);
+    const struct sim_params *p = &s->p;
+    unsigned total = p->w_crash + p->w_restart + p->w_partition + p->w_heal +
+                     p->w_slow;
+    unsigned x = (unsigned)sim_rng_below(&s->rng, total);
+    struct sim_node *n;
+    if (x < p->w_crash) {
+        if ((n = random_node(s, true)) != NULL) {
+            s->n_crashes++;
+            sim_node_crash(s, n);
+        }
+    } else if ((x -= p->w_crash) < p->w_restart) {
+        if ((n = random_node(s, false)) != NULL) {
+            sim_node_start(s, n, false);
+        }
+    } else if ((x -= p->w_restart) < p->w_partition) {
+        partition(s);
+    } else if ((x -= p->w_partition) < p->w_heal) {
+        memset(s->blocked, 0, sizeof(s->blocked));
+        sim_tracef(s, "fault: heal partitions");
+    } else {
+        n = &s->nodes[sim_rng_below(&s->rng, s->n_slots)];
+        n->slow_disk = !n->slow_disk;
+        n->disk_delay_max = (unsigned)sim_rng_between(&s->rng, 1, 60);
+        sim_tracef(s, "fault: n%llu disk %s (up to %ums)", U(n->id),
+                   n->slow_disk ? "slow" : "fast", n->disk_delay_max);
+    }
+}
+
+/* End of the fault phase: heal the network, stop garbage and loss, restart
+ * the members of the cluster, shut down servers no longer in it. */
+void sim_heal(struct sim *s)
+{
+    s->phase = SIM_PHASE_LIVENESS;
+    s->heal_time = s->now;
+    memset(s->blocked, 0, sizeof(s->blocked));
+    s->p.drop = 0;
+    s->p.dup = 0;
+    sim_tracef(s, "HEAL: faults stop at step %llu", U(s->steps));
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        if (!s->nodes[i].alive) {
+            sim_node_start(s, &s->nodes[i], false);
+        }
+    }
+    /* A server in no live server's configuration was removed for good. */
+    bool member[SIM_MAX_SLOTS] = {false};
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct sim_node *n = &s->nodes[i];
+        if (!n->alive) {
+            continue;
+        }
+        const struct raft_config *cs[2] = {raft_configuration(n->r),
+                                           raft_committed_configuration(n->r)};
+        for (unsigned k = 0; k < 2; k++) {
+            for (unsigned j = 0; j < cs[k]->n && j < RAFT_MAX_SERVERS; j++) {
+                int slot = sim_slot_of(s, cs[k]->servers[j].id);
+                if (slot >= 0) {
+                    member[slot] = true;
+                }
+            }
+        }
+    }
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct sim_node *n = &s->nodes[i];
+        if (n->alive && !member[i]) {
+            sim_tracef(s, "HEAL: n%llu is not a member: shut down", U(n->id));
+            sim_node_crash(s, n);
+        }
+    }
+    struct sim_event ev = {.time = s->now, .node = SIM_MAX_SLOTS,
+                           .kind = SIM_EV_LIVENESS};
+    sim_queue_push(&s->q, &ev);
+}
+
+/* After the heal, a leader must emerge and a fresh proposal must commit on
+ * a majority within 30 election timeouts. */
+void sim_liveness_probe(struct sim *s)
+{
+    raft_time limit = s->heal_time + 30ull * s->p.election_timeout;
+    if (s->now > limit) {
+        struct sim_node *l = find_leader(s);
+        sim_fail(s, "Liveness: no proposal committed %llums after the heal "
+                 "(leader: %s%llu)", U(s->now - s->heal_time),
+                 l ? "n" : "none", l ? U(l->id) : 0ull);
+        return;
+    }
+    struct sim_event ev = {.time = s->now + s->p.election_timeout / 4 + 1,
+                           .node = SIM_MAX_SLOTS, .kind = SIM_EV_LIVENESS};
+    sim_queue_push(&s->q, &ev);
+    struct sim_node *l = find_leader(s);
+    if (s->probe_active) {
+        struct sim_node *n = &s->nodes[s->probe_slot];
+        const struct raft_entry *e =
+            n->alive ? raft_entry_at(n->r, s->probe_index) : NULL;
+        unsigned k, v;
+        if (e != NULL && e->term == s->probe_term &&
+            raft_commit_index(n->r) >= s->probe_index &&
+            sim_durable_majority(s, raft_configuration(n->r), s->probe_index,
+                                 s->probe_term, &k, &v)) {
+            sim_tracef(s, "LIVENESS: %llu/%llu committed on %u of %u voters "
+                       "%llums after the heal", U(s->probe_index),
+                       U(s->probe_term), k, v, U(s->now - s->heal_time));
+            s->phase = SIM_PHASE_DONE;
+            return;
+        }
+        if (l == n && e != NULL && e->term == s->probe_term) {
+            return; /* still on its way */
+        }
+        s->probe_active = false;
+    }
+    if (l != NULL && propose(s, l, &s->probe_index, &s->probe_term) == 0) {
+        s->probe_active = true;
+        s->probe_slot = l->slot;
+    }
+    if (l != NULL) {
+        sim_node_process(s, l);
+    }
+}
