@@ -203,16 +203,31 @@ static int run(struct store *s, MDB_txn *txn, const struct store_batch *b,
                struct store_write_result *r, bool *sync)
 {
     size_t k = 0;
+    raft_index early = 0; /* chunks of this snapshot were written early */
     int rv = 0;
     for (size_t i = 0; i < b->n_ops && rv == 0; i++) {
         const struct store_op *op = &b->ops[i];
         switch (op->kind) {
         case STORE_OP_INSTALL:
-            rv = store__snap_install(s, txn, &op->snap);
+            /* The last chunk of a snapshot may come in the same update as
+             * its install, queued after it (raft.h orders install before
+             * chunk): the file must be complete before it is restored. */
+            for (size_t j = i + 1; j < b->n_ops && rv == 0; j++) {
+                if (b->ops[j].kind == STORE_OP_CHUNK &&
+                    b->ops[j].snap.index == op->snap.index) {
+                    rv = store__snap_chunk(s, &b->ops[j]);
+                }
+            }
+            early = op->snap.index;
+            if (rv == 0) {
+                rv = store__snap_install(s, txn, &op->snap);
+            }
             *sync = true;
             break;
         case STORE_OP_CHUNK:
-            rv = store__snap_chunk(s, op);
+            if (op->snap.index != early) {
+                rv = store__snap_chunk(s, op);
+            }
             *sync = true;
             break;
         case STORE_OP_HARD_STATE:

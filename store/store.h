@@ -275,7 +275,13 @@ struct store_write_result {
  *             a larger map size (store_options.map_size) is the remedy.
  *             Raft stays safe: the entries were never acknowledged.
  *   STORE_ERR_GAP  entries that do not follow the stored log (driver bug)
- *   -EIO, STORE_ERR_CORRUPT, or another -errno.
+ *   -EIO, STORE_ERR_CORRUPT, or another -errno. A failure of the final
+ *   sync (after the commit) leaves the batch committed in the page cache
+ *   but of unknown durability: the driver must not acknowledge it and
+ *   should stop the node (a retried fsync may falsely succeed).
+ * An INSTALL whose snapshot's chunks come later in the same batch gets
+ * those chunks written first (the core may emit the last chunk and the
+ * install in one update).
  * Must be called from one thread at a time (the writer).
  */
 int store_write(struct store *s, const struct store_batch *b,
