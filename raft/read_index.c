@@ -1,0 +1,161 @@
+/* Linearizable reads without log writes: the read index (thesis §6.4). */
+#include <stdlib.h>
+
+#include "core.h"
+
+static void release(struct raft *r, const struct raft__read *rd, int status)
+{
+    struct raft_message *m;
+    if (rd->from == 0) {
+        raft__emit_read(r, rd->ctx, rd->index, status);
+        return;
+    }
+    m = raft__send(r, RAFT_MSG_READ_INDEX_RESP, rd->from, false);
+    if (m != NULL) {
+        m->read_index_resp.ctx = rd->ctx;
+        m->read_index_resp.index = rd->index;
+        m->read_index_resp.reject = status != 0;
+    }
+}
+
+static int push_read(struct raft *r, uint64_t ctx, raft_id from)
+{
+    struct raft__read *rd;
+    if (r->n_reads == r->cap_reads) {
+        size_t cap = r->cap_reads ? r->cap_reads * 2 : 16;
+        struct raft__read *v = realloc(r->reads, cap * sizeof *v);
+        if (v == NULL) {
+            return RAFT_ERR_NOMEM;
+        }
+        r->reads = v;
+        r->cap_reads = cap;
+    }
+    rd = &r->reads[r->n_reads++];
+    rd->ctx = ctx;
+    rd->from = from;
+    rd->index = 0;
+    rd->seq = 0;
+    return 0;
+}
+
+/* The highest round acknowledged by a majority of voters. */
+static uint64_t quorum_seq(struct raft *r)
+{
+    const struct raft_config *c = &raft__confs_last(&r->confs)->c;
+    uint64_t vals[RAFT_MAX_SERVERS];
+    unsigned n = 0, i;
+    for (i = 0; i < c->n; i++) {
+        const struct raft_server *s = &c->servers[i];
+        struct raft__progress *p;
+        if (s->role != RAFT_VOTER) {
+            continue;
+        }
+        if (s->id == r->o.id) {
+            vals[n++] = r->read_seq;
+        } else {
+            p = raft__progress_get(r, s->id);
+            vals[n++] = p != NULL ? p->read_seq : 0;
+        }
+    }
+    return raft__quorum_value(vals, n);
+}
+
+void raft__reads_progress(struct raft *r)
+{
+    size_t i, k;
+    int rounds = 0;
+    if (r->role != RAFT_LEADER || r->n_reads == 0) {
+        return;
+    }
+    /* Thesis §6.4 step 1: not before an entry of this term has committed;
+     * until then the leader may not know the latest commit index. */
+    if (raft__log_term(&r->log, r->commit) != r->term) {
+        return;
+    }
+    for (i = 0; i < r->n_reads; i++) {
+        if (r->reads[i].seq == 0) {
+            r->reads[i].index = r->commit;
+            r->reads[i].seq = r->read_seq + 1;
+        }
+    }
+    for (;;) {
+        uint64_t q = quorum_seq(r);
+        if (q > r->read_acked) {
+            r->read_acked = q;
+        }
+        /* Step 3: a round that started after a read and was acked by a
+         * majority proves we were still leader when the read arrived. */
+        for (i = 0, k = 0; i < r->n_reads; i++) {
+            if (r->reads[i].seq <= r->read_acked) {
+                release(r, &r->reads[i], 0);
+            } else {
+                r->reads[k++] = r->reads[i];
+            }
+        }
+        r->n_reads = k;
+        /* Batching: one round outstanding at a time; reads that arrived
+         * meanwhile wait for the next one. */
+        if (r->n_reads == 0 || r->read_seq != r->read_acked || rounds++) {
+            break;
+        }
+        r->read_seq++;
+        raft__bcast_heartbeat(r);
+    }
+}
+
+void raft__reads_fail(struct raft *r, int status)
+{
+    size_t i;
+    for (i = 0; i < r->n_reads; i++) {
+        release(r, &r->reads[i], status);
+    }
+    r->n_reads = 0;
+}
+
+int raft_read_index(struct raft *r, raft_time now, uint64_t ctx)
+{
+    struct raft_message *m;
+    if (r == NULL) {
+        return RAFT_ERR_INVALID;
+    }
+    if (now > r->now) {
+        r->now = now;
+    }
+    if (r->role != RAFT_LEADER) {
+        if (r->role == RAFT_FOLLOWER && r->leader != 0) {
+            /* Thesis §6.4: a follower asks the leader for its read index. */
+            m = raft__send(r, RAFT_MSG_READ_INDEX, r->leader, false);
+            if (m != NULL) {
+                m->read_index.ctx = ctx;
+            }
+        } else {
+            raft__emit_read(r, ctx, 0, RAFT_ERR_NOT_LEADER);
+        }
+        return r->nomem;
+    }
+    if (push_read(r, ctx, 0) != 0) {
+        return RAFT_ERR_NOMEM;
+    }
+    raft__reads_progress(r);
+    return r->nomem;
+}
+
+void raft__recv_read_index(struct raft *r, const struct raft_message *m)
+{
+    struct raft_message *resp;
+    if (r->role == RAFT_LEADER && push_read(r, m->read_index.ctx, m->from) == 0) {
+        raft__reads_progress(r);
+        return;
+    }
+    resp = raft__send(r, RAFT_MSG_READ_INDEX_RESP, m->from, false);
+    if (resp != NULL) {
+        resp->read_index_resp.ctx = m->read_index.ctx;
+        resp->read_index_resp.reject = true;
+    }
+}
+
+void raft__recv_read_index_resp(struct raft *r, const struct raft_message *m)
+{
+    raft__emit_read(r, m->read_index_resp.ctx, m->read_index_resp.index,
+                    m->read_index_resp.reject ? RAFT_ERR_NOT_LEADER : 0);
+}
