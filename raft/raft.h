@@ -31,11 +31,13 @@
  *     update being durable (the leader's AppendEntries may go out while its
  *     own copy of the same entries is still being written, thesis §10.2.1).
  *  2. Make durable, in this order and atomically per step:
- *       a. `u.snapshot_install`: restore the state machine from the snapshot
- *          whose chunks were written before, drop every stored log entry, and
- *          record the snapshot's index, term and configuration;
- *       b. `u.snapshot_chunk`: write the chunk at its offset (not installed
- *          until a later update's snapshot_install names it);
+ *       a. `u.snapshot_chunk`: write the chunk at its offset (not installed
+ *          until an update's snapshot_install names it; the last chunk and
+ *          the install may come in the same update: chunk first);
+ *       b. `u.snapshot_install`: restore the state machine from the snapshot
+ *          whose chunks were written (including this update's chunk), drop
+ *          every stored log entry, and record the snapshot's index, term and
+ *          configuration;
  *       c. `u.hard_state` when `u.hard_state_changed`: term and vote;
  *       d. `u.entries`: first delete every stored entry with an index >=
  *          `u.entries[0].index` (a conflicting suffix), then append them.
@@ -305,7 +307,13 @@ void raft_free(struct raft *r);
 /* Inputs. Each returns 0 or an error; none ever asserts on bad input. */
 
 /* A message from a peer. Unknown senders, stale terms, out-of-range indexes
- * are ignored or answered per the protocol. The message stays the caller's. */
+ * are ignored or answered per the protocol (return 0). Structurally bad
+ * messages (type out of range, from 0 or from this node, to another node)
+ * return RAFT_ERR_INVALID and change nothing. Messages from servers outside
+ * the configuration are ignored except APPEND/HEARTBEAT/SNAPSHOT of a term
+ * >= ours: a joining node knows no one, and a lagging node may not yet know
+ * a leader added after its log ends (Raft's safety does not depend on the
+ * sender being a member). The message stays the caller's. */
 int raft_step(struct raft *r, raft_time now, const struct raft_message *m);
 
 /* Time passed: election timeouts, heartbeats, check-quorum, retries. */
