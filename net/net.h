@@ -209,7 +209,9 @@ struct net_peer_stats {
  * callbacks must stay valid until the close callback. `data` is for the
  * caller (net_transport_data()). Returns 0, NET_ERR_BAD_ADDR, RAFT_ERR_INVALID
  * (missing on_message, self 0, queue_max < frame_max), -ENOMEM or a libuv
- * error (e.g. UV_EADDRINUSE) — then nothing was allocated.
+ * error (e.g. UV_EADDRINUSE). After a libuv error the half-made listener is
+ * closed and freed by the loop's next iteration: run the loop before
+ * uv_loop_close().
  */
 int net_transport_init(uv_loop_t *loop, const struct net_transport_config *c,
                        void *data, struct net_transport **out);
