@@ -15,12 +15,14 @@ static int st_write(void *data, struct raft_node_batch *nb)
     int rv = 0;
 
     store_batch_init(&b);
-    if (nb->has_install) {
-        rv = store_batch_install(&b, &nb->install);
-    }
-    if (rv == 0 && nb->has_chunk) {
+    /* raft.h step 2: the chunk first, the install (which may name it)
+     * next. */
+    if (nb->has_chunk) {
         rv = store_batch_chunk(&b, &nb->chunk_meta, nb->chunk_offset,
                                &nb->chunk);
+    }
+    if (rv == 0 && nb->has_install) {
+        rv = store_batch_install(&b, &nb->install);
     }
     if (rv == 0 && nb->has_hard_state) {
         rv = store_batch_hard_state(&b, nb->term, nb->vote);

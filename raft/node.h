@@ -34,7 +34,7 @@
 struct raft_node;
 
 /* What one storage write must make durable and apply, in this order:
- * snapshot install, snapshot chunk, hard state, entries (truncating the
+ * snapshot chunk, snapshot install, hard state, entries (truncating the
  * stored log at entries[0].index first), then apply `committed`, then drop
  * stored entries <= compact_to. The batch and everything it points to is
  * owned by the driver and valid until the write completes. */

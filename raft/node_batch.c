@@ -337,6 +337,8 @@ static void after_write(struct raft_node *n, struct node_batch *nb, int status)
     if (nb->b.has_install && nb->b.install.index > n->applied) {
         n->applied = nb->b.install.index;
         n->last_snapshot = nb->b.install.index;
+        node__log(n, 2, "installed the leader's snapshot at %llu",
+                  (unsigned long long)nb->b.install.index);
     }
     if (nb->b.applied > n->applied) {
         n->applied = nb->b.applied;

@@ -55,6 +55,10 @@ for line in lines:
     t = json.loads(line)
     out = t.get("stdout", "") or ""
     m = re.findall(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)", out)
+    if not m:
+        # Script tests (tests/integration/lib.sh) print "N passed, N failed".
+        m = [(int(a) + int(b), b, 0) for a, b in
+             re.findall(r"^(\d+) passed, (\d+) failed$", out, re.M)]
     if t.get("result") == "SKIP":
         skipped += 1
         continue

@@ -1,0 +1,689 @@
+/* Unit tests of the node driver: real cores on one libuv loop, an in-memory
+ * storage fake on the thread pool and an in-process transport. */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node.h"
+
+#define N 3
+#define MAXKEYS 64
+
+/* Storage fake: a log, a hard state and registers "k=v", under a mutex
+ * (the driver writes on a pool thread, the test reads on the loop). */
+struct fake_store {
+    pthread_mutex_t mu;
+    struct raft_entry *log;
+    size_t n_log;
+    raft_term term;
+    raft_id vote;
+    raft_index applied;
+    unsigned writes;
+    char keys[MAXKEYS][16];
+    char vals[MAXKEYS][64];
+    unsigned n_keys;
+};
+
+struct queued {
+    struct queued *next;
+    bool is_forward;
+    raft_id from;
+    raft_id to;
+    struct raft_message m;
+    struct raft_node_forward f;
+    void *payload;
+};
+
+struct cluster {
+    uv_loop_t loop;
+    uv_idle_t deliver;
+    struct raft_node *nodes[N + 1];
+    struct fake_store st[N + 1];
+    bool down[N + 1];
+    bool closed[N + 1];
+    struct queued *head;
+    struct queued *tail;
+};
+
+static struct cluster C;
+
+static void set_reg(struct fake_store *s, const char *k, size_t klen,
+                    const char *v, size_t vlen)
+{
+    unsigned i;
+    for (i = 0; i < s->n_keys; i++) {
+        if (strlen(s->keys[i]) == klen && memcmp(s->keys[i], k, klen) == 0) {
+            break;
+        }
+    }
+    if (i == s->n_keys) {
+        ck_assert_uint_lt(s->n_keys, MAXKEYS);
+        snprintf(s->keys[i], sizeof s->keys[i], "%.*s", (int)klen, k);
+        s->n_keys++;
+    }
+    snprintf(s->vals[i], sizeof s->vals[i], "%.*s", (int)vlen, v);
+}
+
+static bool get_reg(struct fake_store *s, const char *k, char *out)
+{
+    unsigned i;
+    bool found = false;
+    pthread_mutex_lock(&s->mu);
+    for (i = 0; i < s->n_keys; i++) {
+        if (strcmp(s->keys[i], k) == 0) {
+            strcpy(out, s->vals[i]);
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return found;
+}
+
+static void copy_entry(struct raft_entry *dst, const struct raft_entry *src)
+{
+    *dst = *src;
+    dst->data.base = NULL;
+    if (src->data.len > 0) {
+        dst->data.base = malloc(src->data.len);
+        memcpy(dst->data.base, src->data.base, src->data.len);
+    }
+}
+
+static int st_write(void *data, struct raft_node_batch *b)
+{
+    struct fake_store *s = data;
+    size_t i;
+    pthread_mutex_lock(&s->mu);
+    s->writes++;
+    if (b->has_hard_state) {
+        s->term = b->term;
+        s->vote = b->vote;
+    }
+    if (b->n_entries > 0) {
+        raft_index first = b->entries[0].index;
+        while (s->n_log > 0 && s->log[s->n_log - 1].index >= first) {
+            free(s->log[--s->n_log].data.base);
+        }
+        s->log = realloc(s->log, (s->n_log + b->n_entries) * sizeof *s->log);
+        for (i = 0; i < b->n_entries; i++) {
+            copy_entry(&s->log[s->n_log++], &b->entries[i]);
+        }
+    }
+    for (i = 0; i < b->n_committed; i++) {
+        const struct raft_entry *e = &b->committed[i];
+        if (e->index <= s->applied) {
+            continue;
+        }
+        if (e->type == RAFT_ENTRY_COMMAND &&
+            e->data.len > RAFT_NODE_ENVELOPE) {
+            const char *cmd = (const char *)e->data.base + RAFT_NODE_ENVELOPE;
+            size_t len = e->data.len - RAFT_NODE_ENVELOPE;
+            const char *eq = memchr(cmd, '=', len);
+            if (eq != NULL) {
+                set_reg(s, cmd, (size_t)(eq - cmd), eq + 1,
+                        len - (size_t)(eq - cmd) - 1);
+            }
+        }
+        b->statuses[i] = 0;
+        b->results[i] = malloc(sizeof(raft_index));
+        *(raft_index *)b->results[i] = e->index;
+        s->applied = e->index;
+    }
+    b->applied = s->applied;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+static int st_snapshot(void *data, raft_index *index, uint64_t *size)
+{
+    (void)data;
+    (void)index;
+    (void)size;
+    return -ENOTSUP;
+}
+
+static int st_snapshot_read(void *data, raft_index index, uint64_t offset,
+                            void *buf, uint32_t len)
+{
+    (void)data;
+    (void)index;
+    (void)offset;
+    (void)buf;
+    (void)len;
+    return -ENOENT;
+}
+
+/* Transport fake: messages are deep-copied and delivered from an idle
+ * handle, so nothing is delivered inside the sender's call. */
+static void enqueue(struct queued *q)
+{
+    q->next = NULL;
+    if (C.tail != NULL) {
+        C.tail->next = q;
+    } else {
+        C.head = q;
+    }
+    C.tail = q;
+}
+
+static int tr_send(void *data, const struct raft_message *m)
+{
+    struct queued *q = calloc(1, sizeof *q);
+    size_t i;
+    (void)data;
+    q->from = m->from;
+    q->to = m->to;
+    q->m = *m;
+    if (m->type == RAFT_MSG_APPEND && m->append.n_entries > 0) {
+        q->m.append.entries =
+            calloc(m->append.n_entries, sizeof *q->m.append.entries);
+        for (i = 0; i < m->append.n_entries; i++) {
+            copy_entry(&q->m.append.entries[i], &m->append.entries[i]);
+        }
+    }
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        q->m.snapshot.data.base = NULL;
+        q->m.snapshot.data.len = 0;
+    }
+    enqueue(q);
+    return 0;
+}
+
+static raft_id self_of(void *data)
+{
+    return (raft_id)(uintptr_t)data;
+}
+
+static int tr_forward(void *data, raft_id to, const struct raft_node_forward *f)
+{
+    struct queued *q = calloc(1, sizeof *q);
+    q->is_forward = true;
+    q->from = self_of(data);
+    q->to = to;
+    q->f = *f;
+    if (f->payload.len > 0) {
+        q->payload = malloc(f->payload.len);
+        memcpy(q->payload, f->payload.base, f->payload.len);
+        q->f.payload.base = q->payload;
+    }
+    enqueue(q);
+    return 0;
+}
+
+static void on_deliver(uv_idle_t *h)
+{
+    struct queued *q = C.head;
+    (void)h;
+    C.head = NULL;
+    C.tail = NULL;
+    while (q != NULL) {
+        struct queued *next = q->next;
+        bool drop = q->to < 1 || q->to > N || C.down[q->to] ||
+                    C.down[q->from] || C.closed[q->to] ||
+                    C.nodes[q->to] == NULL;
+        if (!drop) {
+            if (q->is_forward) {
+                raft_node_receive_forward(C.nodes[q->to], q->from, &q->f);
+            } else {
+                raft_node_receive(C.nodes[q->to], &q->m);
+            }
+        }
+        if (!q->is_forward) {
+            raft_message_close(&q->m);
+        }
+        free(q->payload);
+        free(q);
+        q = next;
+    }
+}
+
+static void start_cluster(unsigned op_timeout_ms)
+{
+    struct raft_config cfg;
+    struct raft_entry boot;
+    unsigned i;
+
+    memset(&C, 0, sizeof C);
+    ck_assert_int_eq(uv_loop_init(&C.loop), 0);
+    uv_idle_init(&C.loop, &C.deliver);
+    uv_idle_start(&C.deliver, on_deliver);
+    memset(&cfg, 0, sizeof cfg);
+    for (i = 1; i <= N; i++) {
+        cfg.servers[cfg.n].id = i;
+        cfg.servers[cfg.n].role = RAFT_VOTER;
+        snprintf(cfg.servers[cfg.n].addr, RAFT_ADDR_MAX, "node%u", i);
+        cfg.n++;
+    }
+    ck_assert_int_eq(raft_bootstrap_entry(&cfg, &boot), 0);
+    for (i = 1; i <= N; i++) {
+        struct raft_options o;
+        struct raft_load l;
+        struct raft_node_options no;
+        struct raft_node_storage st;
+        struct raft_node_transport tr;
+        struct raft *r;
+
+        pthread_mutex_init(&C.st[i].mu, NULL);
+        C.st[i].log = calloc(1, sizeof *C.st[i].log);
+        copy_entry(&C.st[i].log[0], &boot);
+        C.st[i].n_log = 1;
+
+        raft_options_default(&o);
+        o.id = i;
+        o.seed = 1000 + i;
+        o.election_timeout = 150;
+        o.heartbeat_interval = 30;
+        memset(&l, 0, sizeof l);
+        l.entries = &boot;
+        l.n_entries = 1;
+        ck_assert_int_eq(raft_new(&o, &l, uv_now(&C.loop), &r), 0);
+
+        memset(&no, 0, sizeof no);
+        no.id = i;
+        no.op_timeout_ms = op_timeout_ms;
+        no.election_timeout_ms = 150;
+        st.data = &C.st[i];
+        st.write = st_write;
+        st.snapshot = st_snapshot;
+        st.snapshot_read = st_snapshot_read;
+        tr.data = (void *)(uintptr_t)i;
+        tr.send = tr_send;
+        tr.forward = tr_forward;
+        ck_assert_int_eq(
+            raft_node_init(&C.nodes[i], &C.loop, r, &st, &tr, &no, 0), 0);
+    }
+    free(boot.data.base);
+}
+
+/* Runs the loop until *flag is set or timeout_ms of loop time passed. */
+static bool run_until(volatile bool *flag, unsigned timeout_ms)
+{
+    uint64_t end;
+    uv_update_time(&C.loop);
+    end = uv_now(&C.loop) + timeout_ms;
+    while (!*flag && uv_now(&C.loop) < end) {
+        uv_run(&C.loop, UV_RUN_ONCE);
+    }
+    return *flag;
+}
+
+static raft_id leader_of_majority(void)
+{
+    unsigned i;
+    for (i = 1; i <= N; i++) {
+        if (C.nodes[i] != NULL && !C.down[i] &&
+            raft_role(raft_node_core(C.nodes[i])) == RAFT_LEADER) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+static bool have_leader;
+static void poll_leader(uv_timer_t *t)
+{
+    (void)t;
+    if (leader_of_majority() != 0) {
+        have_leader = true;
+    }
+}
+
+static raft_id wait_leader(void)
+{
+    uv_timer_t t;
+    have_leader = false;
+    uv_timer_init(&C.loop, &t);
+    uv_timer_start(&t, poll_leader, 5, 5);
+    run_until(&have_leader, 10000);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&C.loop, UV_RUN_NOWAIT);
+    return leader_of_majority();
+}
+
+struct result {
+    bool done;
+    int status;
+    raft_index index;
+    raft_index result_index;
+    char seen[64]; /* the register's value when the callback ran */
+    const char *key;
+    struct fake_store *st;
+};
+
+static void on_proposed(void *data, int status, raft_index index,
+                        const void *result)
+{
+    struct result *r = data;
+    r->done = true;
+    r->status = status;
+    r->index = index;
+    if (result != NULL) {
+        r->result_index = *(const raft_index *)result;
+    }
+    if (r->key != NULL) {
+        get_reg(r->st, r->key, r->seen);
+    }
+}
+
+static void on_read(void *data, int status)
+{
+    struct result *r = data;
+    r->done = true;
+    r->status = status;
+    if (r->key != NULL) {
+        get_reg(r->st, r->key, r->seen);
+    }
+}
+
+static void propose(raft_id on, const char *cmd, struct result *r)
+{
+    struct raft_buf b = {(void *)cmd, strlen(cmd)};
+    memset(r, 0, sizeof *r);
+    raft_node_propose(C.nodes[on], &b, on_proposed, r);
+    ck_assert(!r->done); /* never completes inside the call */
+}
+
+static unsigned closed_count;
+static void on_closed(void *data)
+{
+    (void)data;
+    closed_count++;
+}
+
+static void stop_cluster(void)
+{
+    unsigned i;
+    bool all = false;
+    closed_count = 0;
+    for (i = 1; i <= N; i++) {
+        if (C.nodes[i] != NULL) {
+            C.closed[i] = true;
+            raft_node_close(C.nodes[i], false, on_closed, NULL);
+        }
+    }
+    while (closed_count < N) {
+        uv_run(&C.loop, UV_RUN_ONCE);
+    }
+    uv_idle_stop(&C.deliver);
+    on_deliver(&C.deliver); /* frees what is still queued */
+    uv_close((uv_handle_t *)&C.deliver, NULL);
+    uv_run(&C.loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&C.loop), 0);
+    for (i = 1; i <= N; i++) {
+        size_t k;
+        for (k = 0; k < C.st[i].n_log; k++) {
+            free(C.st[i].log[k].data.base);
+        }
+        free(C.st[i].log);
+        pthread_mutex_destroy(&C.st[i].mu);
+    }
+    (void)all;
+}
+
+/* Waits until every node in `which` applied `key` = `want`. */
+static bool all_have(const char *key, const char *want)
+{
+    unsigned i;
+    char v[64];
+    for (i = 1; i <= N; i++) {
+        if (C.down[i]) {
+            continue;
+        }
+        if (!get_reg(&C.st[i], key, v) || strcmp(v, want) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool converged;
+static const char *conv_key;
+static const char *conv_want;
+static void poll_converged(uv_timer_t *t)
+{
+    (void)t;
+    if (all_have(conv_key, conv_want)) {
+        converged = true;
+    }
+}
+
+static bool wait_all_have(const char *key, const char *want)
+{
+    uv_timer_t t;
+    converged = false;
+    conv_key = key;
+    conv_want = want;
+    uv_timer_init(&C.loop, &t);
+    uv_timer_start(&t, poll_converged, 5, 5);
+    run_until(&converged, 5000);
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&C.loop, UV_RUN_NOWAIT);
+    return converged;
+}
+
+START_TEST(test_propose_on_leader)
+{
+    struct result r;
+    raft_id l;
+    start_cluster(3000);
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    propose(l, "a=1", &r);
+    r.key = "a";
+    r.st = &C.st[l];
+    ck_assert(run_until(&r.done, 5000));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_uint_gt(r.index, 1);
+    ck_assert_uint_eq(r.result_index, r.index); /* the storage's result */
+    ck_assert_str_eq(r.seen, "1"); /* applied locally before the reply */
+    ck_assert(wait_all_have("a", "1"));
+    stop_cluster();
+}
+END_TEST
+
+START_TEST(test_propose_on_follower_is_forwarded)
+{
+    struct result r;
+    raft_id l;
+    raft_id f;
+    start_cluster(3000);
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    f = l % N + 1;
+    propose(f, "b=2", &r);
+    r.key = "b";
+    r.st = &C.st[f];
+    ck_assert(run_until(&r.done, 5000));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.seen, "2"); /* visible on the proposing follower */
+    ck_assert(wait_all_have("b", "2"));
+    stop_cluster();
+}
+END_TEST
+
+START_TEST(test_many_proposals_batch)
+{
+    struct result r[50];
+    char cmds[50][16];
+    raft_id l;
+    unsigned i;
+    unsigned writes_before;
+    bool all = false;
+    start_cluster(5000);
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    writes_before = C.st[l].writes;
+    for (i = 0; i < 50; i++) {
+        snprintf(cmds[i], sizeof cmds[i], "k%u=%u", i, i);
+        propose((raft_id)(i % N + 1), cmds[i], &r[i]);
+    }
+    while (!all) {
+        all = true;
+        for (i = 0; i < 50; i++) {
+            all = all && r[i].done;
+        }
+        if (!all) {
+            uv_run(&C.loop, UV_RUN_ONCE);
+        }
+    }
+    for (i = 0; i < 50; i++) {
+        ck_assert_int_eq(r[i].status, 0);
+    }
+    /* 50 proposals made in one loop iteration need far fewer writes. */
+    ck_assert_uint_lt(C.st[l].writes - writes_before, 50);
+    ck_assert(wait_all_have("k49", "49"));
+    stop_cluster();
+}
+END_TEST
+
+START_TEST(test_read_on_follower)
+{
+    struct result w;
+    struct result r;
+    raft_id l;
+    raft_id f;
+    start_cluster(3000);
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    propose(l, "c=3", &w);
+    ck_assert(run_until(&w.done, 5000));
+    ck_assert_int_eq(w.status, 0);
+    f = l % N + 1;
+    memset(&r, 0, sizeof r);
+    r.key = "c";
+    r.st = &C.st[f];
+    raft_node_read(C.nodes[f], on_read, &r);
+    ck_assert(!r.done);
+    ck_assert(run_until(&r.done, 5000));
+    ck_assert_int_eq(r.status, 0);
+    /* Linearizable: the write completed before the read began. */
+    ck_assert_str_eq(r.seen, "3");
+    stop_cluster();
+}
+END_TEST
+
+START_TEST(test_no_quorum_times_out)
+{
+    struct result w;
+    struct result r;
+    raft_id l;
+    raft_id f;
+    unsigned i;
+    start_cluster(400);
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    /* Cut the leader off from both followers. */
+    for (i = 1; i <= N; i++) {
+        if (i != l) {
+            C.down[i] = true;
+        }
+    }
+    propose(l, "d=4", &w);
+    ck_assert(run_until(&w.done, 5000));
+    ck_assert(w.status == -ETIMEDOUT || w.status == -EIO);
+    memset(&r, 0, sizeof r);
+    raft_node_read(C.nodes[l], on_read, &r);
+    ck_assert(run_until(&r.done, 5000));
+    ck_assert_int_ne(r.status, 0);
+    ck_assert(!raft_node_quorum_ok(C.nodes[l]) ||
+              raft_role(raft_node_core(C.nodes[l])) == RAFT_LEADER);
+    /* Heal: the cluster serves again. */
+    for (i = 1; i <= N; i++) {
+        C.down[i] = false;
+    }
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    f = l % N + 1;
+    propose(f, "e=5", &w);
+    ck_assert(run_until(&w.done, 5000));
+    ck_assert_int_eq(w.status, 0);
+    stop_cluster();
+}
+END_TEST
+
+static bool one_closed;
+static void on_one_closed(void *data)
+{
+    (void)data;
+    one_closed = true;
+}
+
+START_TEST(test_close_hands_leadership_over)
+{
+    raft_id l;
+    raft_id l2;
+    unsigned i;
+    start_cluster(3000);
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    one_closed = false;
+    raft_node_close(C.nodes[l], true, on_one_closed, NULL);
+    ck_assert(run_until(&one_closed, 5000));
+    C.nodes[l] = NULL;
+    C.closed[l] = true;
+    /* Another node leads at once, without waiting an election timeout of
+     * silence: the handover was a TimeoutNow. */
+    l2 = 0;
+    for (i = 1; i <= N; i++) {
+        if (C.nodes[i] != NULL &&
+            raft_role(raft_node_core(C.nodes[i])) == RAFT_LEADER) {
+            l2 = i;
+        }
+    }
+    ck_assert_uint_ne(l2, 0);
+    ck_assert_uint_ne(l2, l);
+    closed_count = 0;
+    for (i = 1; i <= N; i++) {
+        if (C.nodes[i] != NULL) {
+            C.closed[i] = true;
+            raft_node_close(C.nodes[i], false, on_closed, NULL);
+        }
+    }
+    while (closed_count < N - 1) {
+        uv_run(&C.loop, UV_RUN_ONCE);
+    }
+    for (i = 1; i <= N; i++) {
+        C.nodes[i] = NULL;
+    }
+    uv_idle_stop(&C.deliver);
+    on_deliver(&C.deliver);
+    uv_close((uv_handle_t *)&C.deliver, NULL);
+    uv_run(&C.loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&C.loop), 0);
+    for (i = 1; i <= N; i++) {
+        size_t k;
+        for (k = 0; k < C.st[i].n_log; k++) {
+            free(C.st[i].log[k].data.base);
+        }
+        free(C.st[i].log);
+    }
+}
+END_TEST
+
+static Suite *node_suite(void)
+{
+    Suite *s = suite_create("node");
+    TCase *tc = tcase_create("driver");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_propose_on_leader);
+    tcase_add_test(tc, test_propose_on_follower_is_forwarded);
+    tcase_add_test(tc, test_many_proposals_batch);
+    tcase_add_test(tc, test_read_on_follower);
+    tcase_add_test(tc, test_no_quorum_times_out);
+    tcase_add_test(tc, test_close_hands_leadership_over);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(node_suite());
+    int failed;
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
