@@ -273,11 +273,8 @@ static void on_config_timer(uv_timer_t *t)
     if (!d->ready_notified && d->node != NULL &&
         raft_leader(raft_node_core(d->node)) != 0) {
         d->ready_notified = true;
-        fs_log(d, FS_LOG_INFO, "serving (leader %llu)",
+        fs_log(d, FS_LOG_INFO, "leader is %llu",
                (unsigned long long)raft_leader(raft_node_core(d->node)));
-#ifdef HAVE_SYSTEMD
-        sd_notify(0, "READY=1");
-#endif
     }
 }
 
@@ -394,6 +391,14 @@ int main(int argc, char **argv)
             stop(d);
         }
     }
+    /* Serving: listening on both ports and mounted. READY does not wait for
+     * a leader, so that systemd can start the members of a new cluster one
+     * after the other. */
+#ifdef HAVE_SYSTEMD
+    if (!d->stopping) {
+        sd_notify(0, "READY=1");
+    }
+#endif
     fs_log(d, FS_LOG_INFO, "node %llu: peers on %s, clients on %s%s%s",
            (unsigned long long)d->cfg.id, fs_config_self_addr(&d->cfg),
            d->cfg.client_addr, d->cfg.mount[0] ? ", mounted on " : "",
