@@ -389,10 +389,8 @@ static void complete_job(struct sim *s, struct sim_node *n, struct sim_job *j)
 {
     struct sim_store *st = &n->store;
     char why[256];
-    /* The contract lists the install (2a) before the chunk (2b), but the
-     * core puts the last chunk in the same update as the install of the
-     * snapshot it completes: write the chunk first (reported in
-     * /tmp/sim-findings.md as a header ambiguity). */
+    /* Contract 2a-2b: the chunk first; the last chunk and the install of
+     * the snapshot it completes may come in the same update. */
     if (j->has_chunk) {
         sim_store_chunk(st, &j->chunk_meta, j->chunk_off, &j->chunk);
     }
@@ -448,6 +446,10 @@ void sim_node_persist_done(struct sim *s, struct sim_node *n)
     if (n->jobs_head == NULL) {
         n->jobs_tail = NULL;
     }
+    sim_tracef(s, "n%llu persisted:%s%s%s entries %zu%s", U(n->id),
+               j->has_install ? " install" : "", j->has_chunk ? " chunk" : "",
+               j->has_hs ? " hard-state" : "", j->n_entries,
+               j->compact_to ? " compact" : "");
     complete_job(s, n, j);
     job_free(j);
     drain(s, n);
@@ -532,6 +534,23 @@ static struct sim_read *take_pending(struct sim *s, struct sim_node *n,
 static void handle_update(struct sim *s, struct sim_node *n,
                           const struct raft_update *u)
 {
+    if (s->trace != NULL) {
+        sim_tracef(s, "n%llu update: role %u term %llu commit %llu%s%s%s "
+                   "entries %zu [%llu..%llu] committed %zu [%llu..%llu] "
+                   "msgs %zu+%zu reads %zu compact %llu", U(n->id), u->role,
+                   U(u->term), U(u->commit),
+                   u->hard_state_changed ? " hard-state" : "",
+                   u->has_snapshot_chunk ? " chunk" : "",
+                   u->has_snapshot_install ? " INSTALL" : "", u->n_entries,
+                   U(u->n_entries ? u->entries[0].index : 0),
+                   U(u->n_entries ? u->entries[u->n_entries - 1].index : 0),
+                   u->n_committed,
+                   U(u->n_committed ? u->committed[0].index : 0),
+                   U(u->n_committed ? u->committed[u->n_committed - 1].index
+                                    : 0),
+                   u->n_messages, u->n_messages_after_persist, u->n_reads,
+                   U(u->compact_to));
+    }
     send_messages(s, n, u);
     check_new_entries(s, n, u);
     if (s->chk.failed) {

@@ -57,8 +57,21 @@ static void observe_commit(struct sim *s, struct sim_node *n, raft_index c)
     unsigned k, v;
     if (!sim_durable_majority(s, raft_configuration(n->r), c, e->term, &k,
                               &v)) {
+        char who[128] = "";
+        size_t w = 0;
+        const struct raft_config *cf = raft_configuration(n->r);
+        for (unsigned i = 0; i < cf->n && w + 24 < sizeof(who); i++) {
+            int slot = sim_slot_of(s, cf->servers[i].id);
+            const struct sim_store *st =
+                slot >= 0 ? &s->nodes[slot].store : NULL;
+            w += (size_t)snprintf(who + w, sizeof(who) - w, " n%llu:%s",
+                                  U(cf->servers[i].id),
+                                  st && sim_store_holds(st, c, e->term)
+                                      ? "yes"
+                                      : "no");
+        }
         sim_fail(s, "leader n%llu commits %llu/%llu, durable on only %u of "
-                 "%u voters", U(n->id), U(c), U(e->term), k, v);
+                 "%u voters:%s", U(n->id), U(c), U(e->term), k, v, who);
     }
 }
 

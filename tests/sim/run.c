@@ -210,6 +210,43 @@ static void dispatch(struct sim *s, struct sim_event *ev)
     }
 }
 
+static void config_str(const struct raft_config *c, char *buf, size_t len)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (unsigned i = 0; i < c->n && i < RAFT_MAX_SERVERS && k + 24 < len;
+         i++) {
+        k += (size_t)snprintf(buf + k, len - k, "%s%llu%s", i ? "," : "",
+                              U(c->servers[i].id),
+                              c->servers[i].role == RAFT_VOTER ? "" : "L");
+    }
+}
+
+/* The state of every node, for the trace of a failed run. */
+static void dump(struct sim *s)
+{
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct sim_node *n = &s->nodes[i];
+        char c1[128], c2[128];
+        if (!n->alive) {
+            sim_tracef(s, "state n%llu: down; store term %llu vote %llu "
+                       "snap %llu last %llu", U(n->id), U(n->store.term),
+                       U(n->store.vote), U(n->store.snap_index),
+                       U(sim_store_last_index(&n->store)));
+            continue;
+        }
+        config_str(raft_configuration(n->r), c1, sizeof(c1));
+        config_str(raft_committed_configuration(n->r), c2, sizeof(c2));
+        sim_tracef(s, "state n%llu: role %d term %llu leader %llu commit "
+                   "%llu applied %llu log [%llu..%llu] config {%s} "
+                   "committed config {%s}", U(n->id), raft_role(n->r),
+                   U(raft_current_term(n->r)), U(raft_leader(n->r)),
+                   U(raft_commit_index(n->r)), U(n->applied),
+                   U(raft_first_index(n->r)), U(raft_last_index(n->r)), c1,
+                   c2);
+    }
+}
+
 bool sim_run(struct sim *s)
 {
     struct sim_event ev;
@@ -249,6 +286,7 @@ bool sim_run(struct sim *s)
     }
     if (s->chk.failed) {
         sim_tracef(s, "VIOLATION: %s", s->chk.why);
+        dump(s);
     }
     return !s->chk.failed;
 }
