@@ -384,6 +384,8 @@ void net_client_server_close(struct net_client_server *s,
                              void (*cb)(struct net_client_server *s,
                                         void *data));
 void *net_client_server_data(const struct net_client_server *s);
+/* How many client connections are open (for status and tests). */
+size_t net_client_server_connections(const struct net_client_server *s);
 int net_client_server_local_addr(const struct net_client_server *s,
                                  struct sockaddr_storage *out);
 
