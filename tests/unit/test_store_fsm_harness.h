@@ -265,6 +265,74 @@ static inline void h_dump(struct h *h, void **buf, size_t *len)
     ck_assert_int_eq(store_fsm_dump(&h->f, buf, len), 0);
 }
 
+/* fsck: walks the tree from the root through readdir and checks the
+ * invariants of fsm.h: every inode reachable exactly once, parent pointers,
+ * directory nlink = 2 + subdirectories, statfs counters. */
+struct h_fsck {
+    struct h *h;
+    uint64_t inodes;
+    uint64_t bytes;
+    uint64_t dir;
+    uint32_t subdirs;
+    int depth;
+};
+
+static inline void h_fsck_dir(struct h_fsck *k, uint64_t ino);
+
+static inline int h_fsck_cb(void *arg, const struct store_dirent *d,
+                            const struct store_attr *a)
+{
+    struct h_fsck *k = arg;
+    uint64_t dir = k->dir;
+    uint32_t subdirs = k->subdirs;
+
+    ck_assert_ptr_nonnull(a);
+    ck_assert_uint_eq(a->type, d->type);
+    ck_assert_uint_eq(a->parent, k->dir);
+    ck_assert_uint_gt(a->nlink, 0);
+    k->inodes++;
+    k->bytes += a->size;
+    if (a->type == STORE_TYPE_DIR) {
+        ck_assert_uint_eq(a->size, 0);
+        k->subdirs++;
+        subdirs = k->subdirs;
+        ck_assert_int_lt(k->depth, 10000); /* no cycle */
+        h_fsck_dir(k, a->ino);
+        k->dir = dir;
+        k->subdirs = subdirs;
+    } else {
+        ck_assert_uint_eq(a->nlink, 1);
+    }
+    return 0;
+}
+
+static inline void h_fsck_dir(struct h_fsck *k, uint64_t ino)
+{
+    struct store_attr a = h_attr(k->h, ino);
+
+    k->dir = ino;
+    k->subdirs = 0;
+    k->depth++;
+    ck_assert_int_ge(store_fsm_readdir(&k->h->f, ino, NULL, 0, true, 0,
+                                       h_fsck_cb, k), 0);
+    k->depth--;
+    ck_assert_uint_eq(a.nlink, 2 + k->subdirs);
+}
+
+static inline void h_fsck(struct h *h)
+{
+    struct store_fsm_statfs st;
+    struct h_fsck k;
+
+    memset(&k, 0, sizeof k);
+    k.h = h;
+    k.inodes = 1;
+    h_fsck_dir(&k, STORE_ROOT_INO);
+    ck_assert_int_eq(store_fsm_statfs(&h->f, &st), 0);
+    ck_assert_uint_eq(st.inodes, k.inodes);
+    ck_assert_uint_eq(st.bytes, k.bytes);
+}
+
 /* Runs a suite; returns the process exit code. */
 static inline int h_main(Suite *s)
 {
