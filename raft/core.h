@@ -89,6 +89,16 @@ struct raft {
     raft_index applied_out;
     /* First index appended since the last raft_ready(), 0 if none. */
     raft_index persist_from;
+    /* Updates handed out whose persistence is not reported yet, oldest
+     * first: the (index, term) the driver will report, and how far the log
+     * is durable once it does (lowered by later truncations and installs,
+     * so a late report never vouches for entries written afterwards). */
+    struct raft__pend {
+        raft_index index;
+        raft_term term;
+        raft_index durable;
+    } *pend;
+    size_t n_pend, cap_pend;
 
     /* The application's latest snapshot. Invariant: snap_index >= log.offset
      * unless snap_index == 0. */
@@ -118,6 +128,10 @@ struct raft {
     raft_index *infl_slab; /* RAFT_MAX_SERVERS * max_inflight, owned */
     struct raft__read *reads; /* pending reads, owned */
     size_t n_reads, cap_reads;
+    /* Follower: reads asked of the leader, answered once each; seq holds
+     * the time asked. */
+    struct raft__read *freads;
+    size_t n_freads, cap_freads;
     uint64_t read_seq;   /* last read-index round started */
     uint64_t read_acked; /* last round confirmed by a quorum */
     raft_id transfer_target;
@@ -159,6 +173,9 @@ void raft__msgs_close(struct raft__msgs *q);
 void raft__emit_read(struct raft *r, uint64_t ctx, raft_index index,
                      int status);
 int raft__copy_entry(struct raft_entry *dst, const struct raft_entry *src);
+
+/* Caps what pending persistence reports may vouch for at `upto`. */
+void raft__pend_clamp(struct raft *r, raft_index upto);
 
 /* log.c */
 void raft__log_init(struct raft__log *l, raft_index offset, raft_term term);
@@ -231,6 +248,9 @@ void raft__recv_vote(struct raft *r, const struct raft_message *m);
 void raft__recv_vote_resp(struct raft *r, const struct raft_message *m);
 void raft__election_tick(struct raft *r);
 bool raft__self_is_voter(const struct raft *r);
+/* Voter of the latest configuration, or of the committed one while its
+ * removal is uncommitted. */
+bool raft__can_campaign(const struct raft *r);
 bool raft__in_lease(const struct raft *r);
 
 /* replication.c */
@@ -261,6 +281,8 @@ void raft__recv_read_index_resp(struct raft *r, const struct raft_message *m);
 void raft__reads_progress(struct raft *r);
 /* Leadership ended: fail every pending read. */
 void raft__reads_fail(struct raft *r, int status);
+/* Follower: the leader changed, or (tick) reads waited too long. */
+void raft__freads_fail(struct raft *r, bool only_expired);
 
 /* transfer.c */
 void raft__transfer_check(struct raft *r, struct raft__progress *p);

@@ -14,6 +14,20 @@ bool raft__self_is_voter(const struct raft *r)
     return raft__is_voter(&raft__confs_last(&r->confs)->c, r->o.id);
 }
 
+bool raft__can_campaign(const struct raft *r)
+{
+    const struct raft__conf_ent *cur = raft__confs_last(&r->confs);
+    if (raft__is_voter(&cur->c, r->o.id)) {
+        return true;
+    }
+    /* A voter whose own removal is appended but not committed may still be
+     * needed: it may hold the only up-to-date log (it was the leader that
+     * appended it). It campaigns, counting only the new configuration's
+     * voters, so it can only win with their majority (thesis §4.2.2). */
+    return cur->index > r->commit &&
+           raft__is_voter(&raft__confs_at(&r->confs, r->commit)->c, r->o.id);
+}
+
 bool raft__in_lease(const struct raft *r)
 {
     /* Thesis §4.2.3: a server that heard from a current leader within the
@@ -33,6 +47,9 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
             raft__transfer_abort(r, "stepped down");
         }
     }
+    if (r->n_freads > 0 && (term > r->term || leader != r->leader)) {
+        raft__freads_fail(r, false);
+    }
     if (term > r->term) {
         raft__trace(r, "term %llu is higher than %llu -> become follower",
                     (unsigned long long)term, (unsigned long long)r->term);
@@ -43,13 +60,18 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
         raft__trace(r, "become follower in term %llu",
                     (unsigned long long)term);
     }
+    /* Paper Fig. 2: only a leader's message or a granted vote resets the
+     * timer of a follower; a stream of higher-term vote requests that it
+     * rejects must not keep it from ever campaigning. */
+    if (r->role != RAFT_FOLLOWER || leader != 0) {
+        raft__reset_election_timer(r);
+    }
     r->role = RAFT_FOLLOWER;
     r->leader = leader;
     r->n_votes = 0;
     if (leader != 0) {
         r->last_heard = r->now;
     }
-    raft__reset_election_timer(r);
 }
 
 static void record_vote(struct raft *r, raft_id id, bool granted)
@@ -121,7 +143,7 @@ void raft__campaign(struct raft *r, bool pre_vote, bool transfer)
     const struct raft_config *c = &raft__confs_last(&r->confs)->c;
     raft_term vote_term;
     unsigned i;
-    if (!raft__self_is_voter(r)) {
+    if (!raft__can_campaign(r)) {
         raft__trace(r, "not a voter -> no election");
         raft__reset_election_timer(r);
         return;
@@ -131,6 +153,7 @@ void raft__campaign(struct raft *r, bool pre_vote, bool transfer)
     }
     r->n_votes = 0;
     r->leader = 0;
+    raft__freads_fail(r, false);
     if (pre_vote) {
         r->role = RAFT_PRE_CANDIDATE;
         vote_term = r->term + 1;
@@ -266,7 +289,7 @@ void raft__election_tick(struct raft *r)
     if (r->now < r->election_deadline) {
         return;
     }
-    if (!raft__self_is_voter(r)) {
+    if (!raft__can_campaign(r)) {
         raft__reset_election_timer(r);
         return;
     }

@@ -130,6 +130,8 @@ void raft_free(struct raft *r)
     raft__msgs_close(&r->out_after);
     free(r->out_reads);
     free(r->reads);
+    free(r->freads);
+    free(r->pend);
     free(r->chunk.base);
     free(r->infl_slab);
     free(r);
@@ -188,7 +190,8 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m)
     /* Messages from outside the configuration are ignored, except those of
      * a leader of a current term: a joining node knows no one yet, and a
      * lagging follower may not know a newer leader added after its log. */
-    if (!known && !(is_leader_msg(m->type) && m->term >= r->term)) {
+    if (!known && !(is_leader_msg(m->type) && m->term >= r->term) &&
+        !(m->type == RAFT_MSG_VOTE && raft_configuration(r)->n == 0)) {
         raft__trace(r, "message type %u from unknown %llu ignored",
                     (unsigned)m->type, (unsigned long long)m->from);
         return 0;
@@ -318,6 +321,7 @@ int raft_tick(struct raft *r, raft_time now)
     if (r->role == RAFT_LEADER) {
         leader_tick(r);
     } else {
+        raft__freads_fail(r, true);
         raft__election_tick(r);
     }
     return r->nomem;
@@ -399,6 +403,25 @@ bool raft_ready(struct raft *r, struct raft_update *u)
         }
     } else {
         r->persist_from = 0;
+    }
+    if (u->n_entries > 0 || u->has_snapshot_install) {
+        raft_index i = u->n_entries > 0 ? u->entries[u->n_entries - 1].index
+                                        : u->snapshot_install.index;
+        raft_term t = u->n_entries > 0 ? u->entries[u->n_entries - 1].term
+                                       : u->snapshot_install.term;
+        if (r->n_pend == r->cap_pend) {
+            size_t cap = r->cap_pend ? r->cap_pend * 2 : 16;
+            struct raft__pend *v = realloc(r->pend, cap * sizeof *v);
+            if (v == NULL) {
+                abort(); /* cannot keep the persistence contract */
+            }
+            r->pend = v;
+            r->cap_pend = cap;
+        }
+        r->pend[r->n_pend].index = i;
+        r->pend[r->n_pend].term = t;
+        r->pend[r->n_pend].durable = i;
+        r->n_pend++;
     }
     u->messages = r->out.v;
     u->n_messages = r->out.n;

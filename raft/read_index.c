@@ -18,24 +18,44 @@ static void release(struct raft *r, const struct raft__read *rd, int status)
     }
 }
 
-static int push_read(struct raft *r, uint64_t ctx, raft_id from)
+static int push(struct raft__read **v, size_t *n, size_t *cap, uint64_t ctx,
+                raft_id from, uint64_t seq)
 {
     struct raft__read *rd;
-    if (r->n_reads == r->cap_reads) {
-        size_t cap = r->cap_reads ? r->cap_reads * 2 : 16;
-        struct raft__read *v = realloc(r->reads, cap * sizeof *v);
-        if (v == NULL) {
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        struct raft__read *nv = realloc(*v, c * sizeof *nv);
+        if (nv == NULL) {
             return RAFT_ERR_NOMEM;
         }
-        r->reads = v;
-        r->cap_reads = cap;
+        *v = nv;
+        *cap = c;
     }
-    rd = &r->reads[r->n_reads++];
+    rd = &(*v)[(*n)++];
     rd->ctx = ctx;
     rd->from = from;
     rd->index = 0;
-    rd->seq = 0;
+    rd->seq = seq;
     return 0;
+}
+
+static int push_read(struct raft *r, uint64_t ctx, raft_id from)
+{
+    return push(&r->reads, &r->n_reads, &r->cap_reads, ctx, from, 0);
+}
+
+void raft__freads_fail(struct raft *r, bool only_expired)
+{
+    size_t i, k;
+    for (i = 0, k = 0; i < r->n_freads; i++) {
+        struct raft__read *rd = &r->freads[i];
+        if (!only_expired || r->now - rd->seq >= 2 * r->o.election_timeout) {
+            raft__emit_read(r, rd->ctx, 0, RAFT_ERR_NOT_LEADER);
+        } else {
+            r->freads[k++] = *rd;
+        }
+    }
+    r->n_freads = k;
 }
 
 /* The highest round acknowledged by a majority of voters. */
@@ -124,6 +144,10 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t ctx)
     if (r->role != RAFT_LEADER) {
         if (r->role == RAFT_FOLLOWER && r->leader != 0) {
             /* Thesis §6.4: a follower asks the leader for its read index. */
+            if (push(&r->freads, &r->n_freads, &r->cap_freads, ctx,
+                     r->leader, r->now) != 0) {
+                return RAFT_ERR_NOMEM;
+            }
             m = raft__send(r, RAFT_MSG_READ_INDEX, r->leader, false);
             if (m != NULL) {
                 m->read_index.ctx = ctx;
@@ -156,6 +180,18 @@ void raft__recv_read_index(struct raft *r, const struct raft_message *m)
 
 void raft__recv_read_index_resp(struct raft *r, const struct raft_message *m)
 {
-    raft__emit_read(r, m->read_index_resp.ctx, m->read_index_resp.index,
-                    m->read_index_resp.reject ? RAFT_ERR_NOT_LEADER : 0);
+    size_t i;
+    /* Each read is answered once: duplicates and answers to reads already
+     * failed are dropped. */
+    for (i = 0; i < r->n_freads; i++) {
+        if (r->freads[i].ctx == m->read_index_resp.ctx &&
+            r->freads[i].from == m->from) {
+            raft__emit_read(r, m->read_index_resp.ctx,
+                            m->read_index_resp.index,
+                            m->read_index_resp.reject ? RAFT_ERR_NOT_LEADER
+                                                      : 0);
+            r->freads[i] = r->freads[--r->n_freads];
+            return;
+        }
+    }
 }

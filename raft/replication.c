@@ -41,6 +41,7 @@ void raft__truncate_local(struct raft *r, raft_index from)
     if (r->persisted >= from) {
         r->persisted = from - 1;
     }
+    raft__pend_clamp(r, from - 1);
     /* The driver deletes stored entries >= the first entry of the next
      * update's entries: make sure that update starts at `from`. */
     if (r->persist_from == 0 || r->persist_from > from) {
@@ -367,6 +368,9 @@ void raft__recv_append_resp(struct raft *r, const struct raft_message *m)
     }
     if (p->state == RAFT__PROBE && idx >= p->match) {
         raft__progress_become_replicate(r, p);
+    } else if (p->state == RAFT__SNAPSHOT && p->match >= p->snap_index) {
+        /* It caught up from the log after all. */
+        raft__progress_become_probe(r, p);
     } else if (p->state == RAFT__REPLICATE) {
         raft__progress_infl_free_to(r, p, idx);
     }
@@ -461,21 +465,45 @@ int raft_propose(struct raft *r, raft_time now, const struct raft_buf *cmd,
     return 0;
 }
 
+void raft__pend_clamp(struct raft *r, raft_index upto)
+{
+    size_t k;
+    for (k = 0; k < r->n_pend; k++) {
+        if (r->pend[k].durable > upto) {
+            r->pend[k].durable = upto;
+        }
+    }
+}
+
 int raft_persisted(struct raft *r, raft_time now, raft_index index,
                    raft_term term)
 {
+    raft_index durable;
+    size_t k;
     if (r == NULL) {
         return RAFT_ERR_INVALID;
     }
     if (now > r->now) {
         r->now = now;
     }
-    /* A report for entries since truncated (term differs) is stale. */
-    if (index > raft__log_last(&r->log) ||
-        raft__log_term(&r->log, index) != term || index <= r->persisted) {
+    /* Match the report with the oldest update it covers (the driver reports
+     * in order and may skip reports when it batches). Unknown reports are
+     * stale or bogus: ignored. */
+    for (k = 0; k < r->n_pend; k++) {
+        if (r->pend[k].index == index && r->pend[k].term == term) {
+            break;
+        }
+    }
+    if (k == r->n_pend) {
         return 0;
     }
-    r->persisted = index;
+    durable = RAFT__MIN(r->pend[k].durable, raft__log_last(&r->log));
+    memmove(r->pend, r->pend + k + 1, (r->n_pend - k - 1) * sizeof *r->pend);
+    r->n_pend -= k + 1;
+    if (durable <= r->persisted) {
+        return 0;
+    }
+    r->persisted = durable;
     if (r->role == RAFT_LEADER && raft__maybe_commit(r) &&
         r->role == RAFT_LEADER) {
         raft__bcast_append(r, true);

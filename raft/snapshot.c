@@ -110,6 +110,8 @@ static void install(struct raft *r, const struct raft_message *m)
     /* The stored log is dropped by the install: so is ours. */
     raft__log_reset(&r->log, s->index, s->snap_term);
     r->persist_from = 0;
+    /* Earlier updates' entries are wiped by the install. */
+    raft__pend_clamp(r, s->index);
     r->persisted = s->index;
     r->commit = s->index;
     r->applied_out = s->index;
@@ -136,6 +138,18 @@ void raft__recv_snapshot(struct raft *r, const struct raft_message *m)
         /* We already have everything it covers. */
         r->rx_active = false;
         reply(r, m, s->size, false, false);
+        return;
+    }
+    if (raft__log_term(&r->log, s->index) == s->snap_term) {
+        /* Our log already holds the snapshot's last entry, so (Log Matching)
+         * everything before it: keep the log, entries after it may have been
+         * acknowledged already. The answer waits for them to be durable. */
+        raft__trace(r, "snapshot %llu already in the log -> commit to it",
+                    (unsigned long long)s->index);
+        r->rx_active = false;
+        r->commit = s->index;
+        raft__commit_advanced(r);
+        reply(r, m, s->size, false, true);
         return;
     }
     if (r->has_chunk) {

@@ -80,7 +80,7 @@ void raft__recv_timeout_now(struct raft *r, const struct raft_message *m)
     if (r->role == RAFT_LEADER || m->term != r->term) {
         return;
     }
-    if (!raft__self_is_voter(r)) {
+    if (!raft__can_campaign(r)) {
         return;
     }
     raft__campaign(r, false, true);
