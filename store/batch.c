@@ -141,34 +141,9 @@ int store_batch_compact(struct store_batch *b, raft_index index)
     return 0;
 }
 
-#ifndef STORE_HAVE_FSM
-/* Stand-in state machine: only the applied index, in "meta". */
-static int stub_apply(struct store *s, MDB_txn *txn, raft_index index,
-                      struct store_apply_result *res)
-{
-    res->status = 0;
-    res->skipped = index <= store__applied(s, txn);
-    if (res->skipped) {
-        return 0;
-    }
-    uint8_t b[8];
-    MDB_val k = {7, "applied"}, v = {8, b};
-    store__put_be64(b, index);
-    return store__lmdb_err(mdb_put(txn, s->meta, &k, &v, 0));
-}
-#endif
-
 raft_index store__applied(struct store *s, MDB_txn *txn)
 {
-#ifdef STORE_HAVE_FSM
     return store__fsm_applied(&s->fsm, txn);
-#else
-    MDB_val k = {7, "applied"}, v;
-    if (mdb_get(txn, s->meta, &k, &v) != 0 || v.mv_size != 8) {
-        return 0;
-    }
-    return store__get_be64(v.mv_data);
-#endif
 }
 
 static int apply(struct store *s, MDB_txn *txn, const struct store_op *op,
@@ -187,11 +162,7 @@ static int apply(struct store *s, MDB_txn *txn, const struct store_op *op,
                 return rv;
             }
         }
-#ifdef STORE_HAVE_FSM
         rv = store__fsm_apply(&s->fsm, txn, e->index, e, &res[i]);
-#else
-        rv = stub_apply(s, txn, e->index, &res[i]);
-#endif
         if (rv != 0) {
             return rv;
         }

@@ -61,7 +61,7 @@ const char *store_strerror(int rv)
         return t;
     }
     if (rv <= -1000 && rv > -2000) {
-        return "raft error"; /* RAFT_ERR_*: see raft_strerror */
+        return raft_strerror(rv);
     }
     if (rv < 0) {
         return strerror(-rv);
@@ -338,12 +338,7 @@ static int init_txn(struct store *s, const struct store_options *o,
             goto err;
         }
     }
-#ifdef STORE_HAVE_FSM
     rv = store__fsm_open(&s->fsm, txn);
-#else
-    s->fsm.meta = s->meta;
-    rv = 0;
-#endif
     if (rv != 0) {
         store__fail(s, rv, "%s: opening the state machine: %s", s->dir,
                     store_strerror(rv));
@@ -440,9 +435,7 @@ int store_open(struct store *s, const struct store_options *o)
     return 0;
 
 err_fsm:
-#ifdef STORE_HAVE_FSM
     store__fsm_close(&s->fsm);
-#endif
 err_env:
     if (s->env != NULL) {
         mdb_env_close(s->env);
@@ -459,9 +452,7 @@ err_dir:
 
 void store_close(struct store *s)
 {
-#ifdef STORE_HAVE_FSM
     store__fsm_close(&s->fsm);
-#endif
     if (s->env != NULL) {
         mdb_env_close(s->env);
         s->env = NULL;

@@ -21,8 +21,6 @@
  *             | u64 BE index | config bytes |  the last applied CONFIG
  *             +--------------+--------------+  entry: a snapshot's config
  *
- *   "applied" -> u64 BE   (only while store/ is built without the fsm)
- *
  * "config bytes" is raft.h's configuration encoding (little-endian):
  *
  *   +---------+---------+------------------------------------------+

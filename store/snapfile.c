@@ -103,7 +103,6 @@ int store__snap_install(struct store *s, MDB_txn *txn,
                         const struct raft_snapshot_meta *m)
 {
     int rv;
-#ifdef STORE_HAVE_FSM
     char path[PATH_MAX];
     raft_index index = 0;
     store__path(s, path, "snapshot.recv");
@@ -114,15 +113,6 @@ int store__snap_install(struct store *s, MDB_txn *txn,
     if (index != m->index) {
         return STORE_ERR_CORRUPT; /* not the snapshot the leader announced */
     }
-#else
-    uint8_t b[8];
-    MDB_val k = {7, "applied"}, v = {8, b};
-    store__put_be64(b, m->index);
-    rv = store__lmdb_err(mdb_put(txn, s->meta, &k, &v, 0));
-    if (rv != 0) {
-        return rv;
-    }
-#endif
     /* Thesis §5.3 (Figure 5.3, InstallSnapshot step 7): the whole log is
      * discarded; the snapshot's index/term/config take its place. */
     rv = store__log_reset(s, txn);
@@ -172,7 +162,6 @@ int store__snap_recover(struct store *s)
 
 int store_snapshot_take(struct store *s, struct raft_snapshot_meta *out)
 {
-#ifdef STORE_HAVE_FSM
     char tmp[PATH_MAX], path[PATH_MAX], name[64];
     struct raft_snapshot_meta m, cur;
     raft_index conf_index;
@@ -246,11 +235,6 @@ int store_snapshot_take(struct store *s, struct raft_snapshot_meta *out)
 abort:
     mdb_txn_abort(txn);
     return rv;
-#else
-    (void)s;
-    (void)out;
-    return -ENOTSUP;
-#endif
 }
 
 int store_snapshot_read(struct store *s, raft_index index, uint64_t offset,

@@ -80,19 +80,8 @@
  * -errno value. */
 const char *store_strerror(int rv);
 
-#ifdef STORE_HAVE_FSM
+/* The state machine (struct store_fsm, struct store_apply_result, reads). */
 #include "fsm.h"
-#else
-/* Stand-ins until the state machine lands: the applied index is kept in
- * "meta" and every entry applies with status 0. */
-struct store_fsm {
-    MDB_dbi meta;
-};
-struct store_apply_result {
-    int status;
-    bool skipped;
-};
-#endif
 
 /* The on-disk format this code writes and the only one it opens. */
 #define STORE_FORMAT_VERSION 1u
@@ -294,8 +283,8 @@ void store_write_result_close(struct store_write_result *r);
  * concurrently with store_write), stores it as the current snapshot file and
  * records its metadata (index, term, configuration as of index, size) in a
  * synced transaction. It does not compact the log: the driver does that in a
- * later batch (store_batch_compact). Fills *m. Returns 0, -ENOTSUP without a
- * state machine, STORE_ERR_NO_SNAPSHOT if nothing was applied yet, -errno.
+ * later batch (store_batch_compact). Fills *m. Returns 0,
+ * STORE_ERR_NO_SNAPSHOT if nothing was applied yet, or -errno.
  *
  * store_snapshot_read copies up to len bytes at offset of the current
  * snapshot with `index` into buf and returns how many (0 at the end), or

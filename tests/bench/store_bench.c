@@ -13,9 +13,7 @@
 #include <unistd.h>
 
 #include "store.h"
-#ifdef STORE_HAVE_FSM
 #include "cmd.h"
-#endif
 
 /*
  * Usage: store_bench [DIR] [--million]
@@ -153,7 +151,6 @@ static void appends(struct store *s, raft_index *next, size_t batch,
     free(e);
 }
 
-#ifdef STORE_HAVE_FSM
 /* A command entry: envelope + encoded command, malloc'd data. */
 static void cmd_entry(struct raft_entry *e, raft_index index,
                       const struct store_cmd *c)
@@ -395,7 +392,6 @@ static void fsm_bench(struct store *s, raft_index *next, bool million)
            1000000 / tm, disk_mb(), (double)sf.map_used / (1 << 20),
            rss_kb() / 1024);
 }
-#endif
 
 int main(int argc, char **argv)
 {
@@ -425,12 +421,7 @@ int main(int argc, char **argv)
     appends(&s, &next, 1, 2000, raw_p50);
     appends(&s, &next, 16, 1000, raw_p50);
     appends(&s, &next, 256, 300, raw_p50);
-#ifdef STORE_HAVE_FSM
     fsm_bench(&s, &next, million);
-#else
-    (void)million;
-    printf("(state machine not built: no apply/readdir figures)\n");
-#endif
     printf("\nexplicit syncs: %llu\n", (unsigned long long)s.n_syncs);
     store_close(&s);
     wipe();

@@ -13,9 +13,7 @@
 #include <unistd.h>
 
 #include "store.h"
-#ifdef STORE_HAVE_FSM
 #include "cmd.h"
-#endif
 
 #define KILLS 50
 #define MAX_BATCH 16
@@ -54,7 +52,6 @@ static void entry_data(raft_index index, struct raft_buf *out)
 {
     char name[32];
     int len = snprintf(name, sizeof name, "f%llu", (unsigned long long)index);
-#ifdef STORE_HAVE_FSM
     struct store_cmd c;
     struct raft_buf enc;
     store_cmd_init(&c);
@@ -74,14 +71,6 @@ static void entry_data(raft_index index, struct raft_buf *out)
     memcpy((char *)out->base + 8, &index, sizeof index);
     memcpy((char *)out->base + STORE_FSM_ENVELOPE, enc.base, enc.len);
     free(enc.base);
-#else
-    out->len = (size_t)len + 64;
-    out->base = malloc(out->len);
-    ck_assert_ptr_nonnull(out->base);
-    for (size_t i = 0; i < out->len; i++) {
-        ((char *)out->base)[i] = name[i % (size_t)len];
-    }
-#endif
 }
 
 /* The child: appends batches of 1..MAX_BATCH entries, applies the entries
@@ -138,7 +127,6 @@ static void child(int fd, raft_term term, unsigned seed)
         if (write(fd, report, sizeof report) != sizeof report) {
             _exit(5);
         }
-#ifdef STORE_HAVE_FSM
         if (round % 64 == 63) {
             struct raft_snapshot_meta m;
             if (store_snapshot_take(&s, &m) != 0) {
@@ -151,7 +139,6 @@ static void child(int fd, raft_term term, unsigned seed)
             }
             store_write_result_close(&r);
         }
-#endif
     }
 }
 
@@ -189,7 +176,6 @@ static void verify(raft_index acked_last, raft_index acked_applied,
         ck_assert(memcmp(e->data.base, want.base, want.len) == 0);
         free(want.base);
     }
-#ifdef STORE_HAVE_FSM
     /* The state machine holds exactly the applied creates. */
     for (raft_index i = 1; i <= last; i++) {
         char name[32];
@@ -205,7 +191,6 @@ static void verify(raft_index acked_last, raft_index acked_applied,
         }
     }
     ck_assert_uint_eq(store_fsm_applied(&s.fsm), l.applied);
-#endif
     store_load_close(&l);
     store_close(&s);
     *last_out = last;

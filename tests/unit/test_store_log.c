@@ -377,64 +377,6 @@ START_TEST(test_load_empty)
 }
 END_TEST
 
-/* Without the state machine compiled in, install records the snapshot and
- * resets the log (the fsm part is tested with the fsm). */
-START_TEST(test_install_resets_log)
-{
-    struct raft_snapshot_meta m;
-    struct store_batch b;
-    struct store_write_result r;
-    struct raft_load l;
-    struct ents a;
-    ck_assert_int_eq(append(1, 10, 1), 0);
-    memset(&m, 0, sizeof m);
-    m.index = 30;
-    m.term = 4;
-    m.size = 123;
-    m.config.n = 2;
-    m.config.servers[0] = (struct raft_server){.id = 1, .role = RAFT_VOTER};
-    strcpy(m.config.servers[0].addr, "127.0.0.1:7001");
-    m.config.servers[1] = (struct raft_server){.id = 9, .role = RAFT_LEARNER};
-    strcpy(m.config.servers[1].addr, "[::1]:7009");
-#ifdef STORE_HAVE_FSM
-    return; /* needs a real snapshot file: see test_store_snapshot */
-#endif
-    mk(&a, 31, 2, 4);
-    store_batch_init(&b);
-    store_batch_install(&b, &m);
-    store_batch_append(&b, a.e, a.n);
-    ck_assert_int_eq(store_write(&st, &b, &r), 0);
-    ck_assert(r.synced);
-    ck_assert_uint_eq(r.applied, 30);
-    ck_assert_uint_eq(r.last_index, 32);
-    store_write_result_close(&r);
-    store_batch_close(&b);
-    store_close(&st);
-    open_store();
-    ck_assert_int_eq(store_load(&st, &l), 0);
-    ck_assert_uint_eq(l.snap_index, 30);
-    ck_assert_uint_eq(l.snap_term, 4);
-    ck_assert_uint_eq(l.snap_size, 123);
-    ck_assert_uint_eq(l.snap_config.n, 2);
-    ck_assert_uint_eq(l.snap_config.servers[1].id, 9);
-    ck_assert_uint_eq(l.snap_config.servers[1].role, RAFT_LEARNER);
-    ck_assert_str_eq(l.snap_config.servers[1].addr, "[::1]:7009");
-    ck_assert_str_eq(l.snap_config.servers[0].addr, "127.0.0.1:7001");
-    ck_assert_uint_eq(l.applied, 30);
-    ck_assert_uint_eq(l.n_entries, 2);
-    ck_assert_uint_eq(l.entries[0].index, 31);
-    store_load_close(&l);
-    raft_term term;
-    ck_assert_int_eq(store_log_term(&st, 30, &term), 0);
-    ck_assert_uint_eq(term, 4);
-    ck_assert_int_eq(store_log_term(&st, 10, &term), -ENOENT);
-    raft_index first, last;
-    ck_assert_int_eq(store_log_bounds(&st, &first, &last), 0);
-    ck_assert_uint_eq(first, 31);
-    ck_assert_uint_eq(last, 32);
-}
-END_TEST
-
 START_TEST(test_chunk_read)
 {
     struct raft_snapshot_meta m = {.index = 7, .term = 1};
@@ -479,7 +421,6 @@ static Suite *store_log_suite(void)
     ADD("apply", test_apply);
     ADD("reopen_load", test_reopen_load);
     ADD("load_empty", test_load_empty);
-    ADD("install", test_install_resets_log);
     ADD("chunk", test_chunk_read);
 #undef ADD
     return s;

@@ -10,9 +10,7 @@
 #include <unistd.h>
 
 #include "store.h"
-#ifdef STORE_HAVE_FSM
 #include "cmd.h"
-#endif
 
 static char dir_a[PATH_MAX], dir_b[PATH_MAX];
 
@@ -52,7 +50,6 @@ static void write_batch(struct store *s, struct store_batch *b)
     store_batch_reset(b);
 }
 
-#ifdef STORE_HAVE_FSM
 /* Appends and applies n mkdir/create commands (entries from..from+n-1),
  * plus a CONFIG entry first when from == 1. */
 static void fill(struct store *s, raft_index from, size_t n,
@@ -117,13 +114,9 @@ static void fill(struct store *s, raft_index from, size_t n,
     }
     free(e);
 }
-#endif
 
 START_TEST(test_take_transfer_install)
 {
-#ifndef STORE_HAVE_FSM
-    return; /* needs the state machine */
-#else
     struct store a, b;
     struct raft_snapshot_meta m, m2;
     struct raft_config conf = {.n = 2};
@@ -190,6 +183,10 @@ START_TEST(test_take_transfer_install)
     ck_assert_int_eq(store_log_bounds(&b, &first, &last), 0);
     ck_assert_uint_eq(last, 200);
     ck_assert_uint_eq(first, 201);
+    raft_term term;
+    ck_assert_int_eq(store_log_term(&b, 200, &term), 0);
+    ck_assert_uint_eq(term, 2); /* the snapshot's */
+    ck_assert_int_eq(store_log_term(&b, 3, &term), -ENOENT);
     char c0[16], c1[16];
     ck_assert_int_eq(store_snapshot_read(&b, 200, 0, c1, 16), 16);
     ck_assert_int_eq(store_snapshot_read(&a, 200, 0, c0, 16), 16);
@@ -242,7 +239,6 @@ START_TEST(test_take_transfer_install)
     store_close(&a);
     free(chunks);
     free(buf);
-#endif
 }
 END_TEST
 
