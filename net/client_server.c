@@ -31,7 +31,7 @@ struct net_client_server {
     struct net_client_server_config c;
     void *data;
     uv_tcp_t listener;
-    uv_prepare_t flusher;
+    uv_idle_t flusher; /* started by a reply: see net/transport.h */
     struct cconn *conns;
     unsigned handles;
     bool closing;
@@ -111,6 +111,8 @@ static int cconn_frame_cb(struct net__conn *nc, const uint8_t *buf,
     return 0;
 }
 
+static void flush_cb(uv_idle_t *p);
+
 int net_client_reply(struct net_client_handle *h,
                      const struct net_client_resp *resp)
 {
@@ -137,14 +139,17 @@ int net_client_reply(struct net_client_handle *h,
         return rv;
     }
     net__conn_push(&c->conn, f, false);
+    if (!uv_is_active((uv_handle_t *)&c->s->flusher))
+        uv_idle_start(&c->s->flusher, flush_cb);
     return 0;
 }
 
-static void flush_cb(uv_prepare_t *p)
+static void flush_cb(uv_idle_t *p)
 {
     struct net_client_server *s = p->data;
     struct cconn *c;
 
+    uv_idle_stop(p);
     for (c = s->conns; c != NULL; c = c->next)
         net__conn_flush(&c->conn);
 }
@@ -231,10 +236,8 @@ int net_client_server_init(uv_loop_t *loop,
         uv_close((uv_handle_t *)&s->listener, close_handle_cb);
         return rv;
     }
-    uv_prepare_init(loop, &s->flusher);
+    uv_idle_init(loop, &s->flusher);
     s->flusher.data = s;
-    uv_prepare_start(&s->flusher, flush_cb);
-    uv_unref((uv_handle_t *)&s->flusher);
     s->handles = 2;
     *out = s;
     return 0;

@@ -146,9 +146,11 @@ struct net_forward_result {
  * close) a bad version, another cluster, a sender it does not know, or a
  * Hello meant for another node.
  *
- * Sending encodes at once into the peer's queue; queues are flushed with one
- * uv_write per peer per loop iteration (a uv_prepare handle: Redis's
- * beforeSleep). A queue counts the bytes waiting and the bytes being written;
+ * Sending encodes at once into the peer's queue; the queues are flushed
+ * with one uv_write per peer per loop iteration (Redis's beforeSleep: an
+ * idle handle started by the first send of an iteration, so frames queued
+ * from any callback, the driver's prepare handle included, leave before the
+ * loop next blocks). A queue counts the bytes waiting and the bytes being written;
  * a message that would take it over queue_max is dropped and counted (Raft
  * tolerates loss; a dead or slow peer never grows memory without bound).
  * Snapshot chunks ride the same queue, so the queue limit plus the core's

@@ -274,6 +274,8 @@ int net_transport_remove_peer(struct net_transport *t, raft_id id)
     return 0;
 }
 
+static void flush_cb(uv_idle_t *h);
+
 /* Queues a frame for `to`, or drops it when the queue is full. */
 static int enqueue(struct net_transport *t, raft_id to, int rv,
                    struct net__wframe *f)
@@ -295,6 +297,8 @@ static int enqueue(struct net_transport *t, raft_id to, int rv,
         return NET_ERR_QUEUE_FULL;
     }
     net__conn_push(&p->conn, f, false);
+    if (!uv_is_active((uv_handle_t *)&t->flusher))
+        uv_idle_start(&t->flusher, flush_cb);
     return 0;
 }
 
@@ -344,13 +348,14 @@ int net_transport_peer_stats(const struct net_transport *t, raft_id id,
     return 0;
 }
 
-/* Redis's beforeSleep: everything queued during this loop iteration leaves
- * in one write per peer. */
-static void flush_cb(uv_prepare_t *h)
+/* Everything queued since the last flush leaves in one write per peer
+ * (frames for a peer still connecting wait for its connect callback). */
+static void flush_cb(uv_idle_t *h)
 {
     struct net_transport *t = container_of(h, struct net_transport, flusher);
     struct net__peer *p;
 
+    uv_idle_stop(h);
     for (p = t->peers; p != NULL; p = p->next)
         if (p->state == PEER_HELLO || p->state == PEER_UP)
             net__conn_flush(&p->conn);
@@ -437,10 +442,8 @@ int net_transport_init(uv_loop_t *loop, const struct net_transport_config *c,
         uv_close((uv_handle_t *)&t->listener, handle_close_cb);
         return rv;
     }
-    uv_prepare_init(loop, &t->flusher);
+    uv_idle_init(loop, &t->flusher);
     t->flusher.data = t;
-    uv_prepare_start(&t->flusher, flush_cb);
-    uv_unref((uv_handle_t *)&t->flusher);
     uv_timer_init(loop, &t->sweeper);
     t->sweeper.data = t;
     uv_timer_start(&t->sweeper, sweep_cb, 1000, 1000);

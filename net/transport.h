@@ -47,7 +47,12 @@ struct net_transport {
     char listen_addr[RAFT_ADDR_MAX];
     void *data;
     uv_tcp_t listener;
-    uv_prepare_t flusher; /* beforeSleep: one write per peer per iteration */
+    /* Redis's beforeSleep: an idle handle started by the first send of a
+     * loop iteration. An active idle handle makes that iteration's poll
+     * non-blocking, so frames queued from any callback (a timer, a read, the
+     * driver's own prepare handle) leave at the start of the next iteration,
+     * in one write per peer, and never wait for an unrelated wake-up. */
+    uv_idle_t flusher;
     uv_timer_t sweeper;   /* closes inbound connections that never said Hello */
     struct net__peer *peers;
     struct net__inbound *inbound;

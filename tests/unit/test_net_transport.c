@@ -85,6 +85,16 @@ static void on_peer(struct net_transport *t, raft_id id, bool up)
         n->downs++;
 }
 
+static bool know_everyone(struct net_transport *t, raft_id id)
+{
+    (void)t;
+    return id < 100;
+}
+
+static bool use_is_known;
+static unsigned hello_timeout;
+static size_t frame_max = 64 * 1024;
+
 static void start_node(struct node *n, raft_id id, uint64_t cluster,
                        unsigned port, size_t queue_max)
 {
@@ -97,8 +107,10 @@ static void start_node(struct node *n, raft_id id, uint64_t cluster,
     c.cluster_id = cluster;
     c.self = id;
     c.listen_addr = addr;
-    c.frame_max = 64 * 1024;
-    c.queue_max = queue_max != 0 ? queue_max : 1024 * 1024;
+    c.frame_max = frame_max;
+    c.queue_max = queue_max != 0 ? queue_max : 4 * frame_max;
+    c.hello_timeout_ms = hello_timeout;
+    c.is_known = use_is_known ? know_everyone : NULL;
     c.backoff_min_ms = 5;
     c.backoff_max_ms = 40;
     c.seed = id;
@@ -186,7 +198,7 @@ static void stop_node(struct node *n)
     net_transport_close(n->t, closed_cb);
     ck_assert(run_until(node_closed, n, 10000));
     for (i = 0; i < n->n_msgs; i++)
-        net__message_free(&n->msgs[i]);
+        raft_message_close(&n->msgs[i]); /* the core's, as the driver does */
     n->n_msgs = 0;
 }
 
@@ -451,7 +463,8 @@ static void raw_connect_cb(uv_connect_t *req, int status)
 {
     struct raw *r = req->data;
     ck_assert_int_eq(status, 0);
-    uv_write(&r->wreq, (uv_stream_t *)&r->tcp, &r->out, 1, raw_write_cb);
+    if (r->out.len > 0)
+        uv_write(&r->wreq, (uv_stream_t *)&r->tcp, &r->out, 1, raw_write_cb);
     uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
 }
 
@@ -684,6 +697,105 @@ START_TEST(test_config_errors)
 }
 END_TEST
 
+START_TEST(test_snapshot_chunks)
+{
+    static struct node a, b;
+    struct raft_message m;
+    struct count_goal g = {&b, 3};
+    size_t chunk = 1u << 20, i;
+    uint8_t *data = malloc(3 * chunk);
+
+    for (i = 0; i < 3 * chunk; i++)
+        data[i] = (uint8_t)(i * 7 + i / 4096);
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    frame_max = 2 * chunk;
+    start_node(&a, 1, 7, 0, 0);
+    start_node(&b, 2, 7, 0, 0);
+    frame_max = 64 * 1024;
+    set_peer(&a, 2, b.port);
+    set_peer(&b, 1, a.port);
+    for (i = 0; i < 3; i++) {
+        memset(&m, 0, sizeof m);
+        m.type = RAFT_MSG_SNAPSHOT;
+        m.from = 1;
+        m.to = 2;
+        m.term = 2;
+        m.snapshot.index = 1000;
+        m.snapshot.snap_term = 2;
+        m.snapshot.config.n = 1;
+        m.snapshot.config.servers[0].id = 1;
+        m.snapshot.config.servers[0].role = RAFT_VOTER;
+        m.snapshot.size = 3 * chunk;
+        m.snapshot.offset = i * chunk;
+        m.snapshot.chunk_len = (uint32_t)chunk;
+        m.snapshot.data.base = data + i * chunk;
+        m.snapshot.data.len = chunk;
+        m.snapshot.last = i == 2;
+        ck_assert_int_eq(net_transport_send(a.t, &m), 0);
+    }
+    ck_assert(run_until(has_msgs, &g, 10000));
+    for (i = 0; i < 3; i++) {
+        ck_assert_uint_eq(b.msgs[i].type, RAFT_MSG_SNAPSHOT);
+        ck_assert_uint_eq(b.msgs[i].snapshot.offset, i * chunk);
+        ck_assert_uint_eq(b.msgs[i].snapshot.data.len, chunk);
+        ck_assert(memcmp(b.msgs[i].snapshot.data.base, data + i * chunk,
+                         chunk) == 0);
+        ck_assert(b.msgs[i].snapshot.last == (i == 2));
+    }
+    free(data);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
+static bool is_up(void *arg)
+{
+    return ((struct node *)arg)->ups >= 1;
+}
+
+START_TEST(test_is_known)
+{
+    static struct node a, b;
+    struct raft_message m;
+    struct count_goal g = {&b, 1};
+
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    start_node(&a, 1, 7, 0, 0);
+    use_is_known = true;
+    start_node(&b, 2, 7, 0, 0);
+    use_is_known = false;
+    set_peer(&a, 2, b.port); /* b never heard of node 1 but accepts it */
+    m = heartbeat(1, 2, 5);
+    ck_assert_int_eq(net_transport_send(a.t, &m), 0);
+    ck_assert(run_until(has_msgs, &g, 10000));
+    ck_assert(run_until(is_up, &a, 10000));
+    /* Removing a peer refuses nothing on b's side but stops a's sends. */
+    ck_assert_int_eq(net_transport_remove_peer(a.t, 2), 0);
+    ck_assert_int_eq(net_transport_send(a.t, &m), NET_ERR_UNKNOWN_PEER);
+    ck_assert_int_eq(net_transport_remove_peer(a.t, 2), NET_ERR_UNKNOWN_PEER);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
+START_TEST(test_hello_timeout)
+{
+    static struct node b;
+    struct raw r;
+
+    memset(&b, 0, sizeof b);
+    hello_timeout = 10;
+    start_node(&b, 2, 7, 0, 0);
+    hello_timeout = 0;
+    /* Connects, says nothing: the sweeper closes it. */
+    raw_exchange(&r, b.port, "", 0);
+    ck_assert(logged(&b, "no hello from"));
+    stop_node(&b);
+}
+END_TEST
+
 static Suite *net_transport_suite(void)
 {
     Suite *s = suite_create("net_transport");
@@ -694,6 +806,7 @@ static Suite *net_transport_suite(void)
     tcase_add_test(tc, test_exchange_in_order);
     tcase_add_test(tc, test_forwards);
     tcase_add_test(tc, test_config_errors);
+    tcase_add_test(tc, test_snapshot_chunks);
     suite_add_tcase(s, tc);
     tc = tcase_create("handshake");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -701,6 +814,8 @@ static Suite *net_transport_suite(void)
     tcase_add_test(tc, test_refuse_unknown_sender);
     tcase_add_test(tc, test_refuse_wrong_receiver);
     tcase_add_test(tc, test_refuse_version);
+    tcase_add_test(tc, test_is_known);
+    tcase_add_test(tc, test_hello_timeout);
     suite_add_tcase(s, tc);
     tc = tcase_create("faults");
     tcase_add_checked_fixture(tc, setup, teardown);
