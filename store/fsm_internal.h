@@ -113,4 +113,32 @@ void fsm__touch_dir(struct fsm_op *op, struct store_attr *dir);
 int fsm__exec(struct fsm_op *op);
 int fsm__rename(struct fsm_op *op);
 
+/* Snapshot files (layout drawn in snapshot.c). */
+#define FSM_SNAP_MAGIC "RFSSNAP" /* 8 bytes with its NUL */
+#define FSM_SNAP_VERSION 1
+#define FSM_SNAP_HDR_LEN 48
+#define FSM_SNAP_REC_HDR 7
+#define FSM_SNAP_KEY_MAX 511
+#define FSM_SNAP_BUF (256 * 1024)
+enum {
+    FSM_DB_END = 0,
+    FSM_DB_FSM = 1,
+    FSM_DB_INODE,
+    FSM_DB_DIRENT,
+    FSM_DB_DATA,
+    FSM_DB_N,
+};
+/* The DBI of a snapshot record's db number. */
+MDB_dbi fsm__snap_dbi(struct store_fsm *f, int db);
+
+/* CRC32C (Castagnoli, reflected 0x82F63B78), slice-by-8. The table lives
+ * in the reader or writer that uses it: no globals. */
+struct fsm_crc {
+    uint32_t t[8][256];
+    uint32_t v;
+};
+void fsm__crc_init(struct fsm_crc *c);
+void fsm__crc_update(struct fsm_crc *c, const void *buf, size_t len);
+uint32_t fsm__crc_value(const struct fsm_crc *c);
+
 #endif /* STORE_FSM_INTERNAL_H */

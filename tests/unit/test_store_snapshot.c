@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include "fsm_internal.h"
 #include "test_store_fsm_harness.h"
 
 #define ROOT STORE_ROOT_INO
@@ -313,6 +314,31 @@ START_TEST(test_build_errors)
 }
 END_TEST
 
+/* Known answers (RFC 3720 B.4 and the usual check value). */
+START_TEST(test_crc32c)
+{
+    struct fsm_crc c;
+    uint8_t zeros[32] = {0};
+    uint8_t ones[32];
+
+    fsm__crc_init(&c);
+    fsm__crc_update(&c, "123456789", 9);
+    ck_assert_uint_eq(fsm__crc_value(&c), 0xE3069283u);
+    fsm__crc_init(&c);
+    fsm__crc_update(&c, zeros, sizeof zeros);
+    ck_assert_uint_eq(fsm__crc_value(&c), 0x8A9136AAu);
+    memset(ones, 0xff, sizeof ones);
+    fsm__crc_init(&c);
+    fsm__crc_update(&c, ones, sizeof ones);
+    ck_assert_uint_eq(fsm__crc_value(&c), 0x62A8AB43u);
+    /* Split updates give the same value. */
+    fsm__crc_init(&c);
+    fsm__crc_update(&c, "1234", 4);
+    fsm__crc_update(&c, "56789", 5);
+    ck_assert_uint_eq(fsm__crc_value(&c), 0xE3069283u);
+}
+END_TEST
+
 static Suite *snapshot_suite(void)
 {
     Suite *s = suite_create("store_snapshot");
@@ -323,6 +349,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(tc, test_restore_replaces_state);
     tcase_add_test(tc, test_build_during_writes);
     tcase_add_test(tc, test_build_errors);
+    tcase_add_test(tc, test_crc32c);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("corrupt");
