@@ -14,6 +14,8 @@ static void usage(void)
             "[--steps M] [--long-seeds L]\n"
             "       raft-sim --seed S [--nodes K] [--steps M] [--trace]\n"
             "       raft-sim --self-test\n"
+            "  --lenient-reads: trace (do not fail on) a read answered twice\n"
+            "  --safety-only:   skip the liveness phase (for exploring)\n"
             "  --long-seeds L: run L seeds instead of N when RAFTFS_LONG=1\n"
             "                  (with --seeds 0: skip, exit 77, otherwise)\n");
 }
@@ -106,6 +108,7 @@ static int broken_driver(enum sim_break brk, const char *what)
         struct sim s;
         sim_init(&s, seed, 3, 3000, NULL, brk);
         s.p.w_crash = 30;
+        s.safety_only = true; /* a safety check must catch it */
         bool ok = sim_run(&s);
         if (!ok) {
             printf("self-test ok: %s caught at seed %llu -> \"%s\"\n", what,
@@ -135,6 +138,7 @@ int main(int argc, char **argv)
     uint64_t seeds = 1, first = 1, steps = 3000, long_seeds = 0;
     unsigned nodes = 0;
     bool trace = false, single = false, quiet = false, lenient = false;
+    bool safety_only = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -144,6 +148,8 @@ int main(int argc, char **argv)
             quiet = true;
         } else if (strcmp(a, "--lenient-reads") == 0) {
             lenient = true;
+        } else if (strcmp(a, "--safety-only") == 0) {
+            safety_only = true;
         } else if (strcmp(a, "--self-test") == 0) {
             return self_test();
         } else if (v == NULL) {
@@ -189,6 +195,7 @@ int main(int argc, char **argv)
         sim_init(&s, seed, nodes, steps, trace ? stdout : NULL,
                  SIM_BREAK_NONE);
         s.lenient_reads = lenient;
+        s.safety_only = safety_only;
         bool ok = !s.chk.failed && sim_run(&s);
         committed += s.chk.n_commands;
         events += s.steps;

@@ -278,6 +278,9 @@ bool sim_run(struct sim *s)
         }
         if (s->phase == SIM_PHASE_FAULTS && s->steps >= s->max_steps &&
             !s->chk.failed) {
+            if (s->safety_only) {
+                break;
+            }
             sim_heal(s);
         }
     }

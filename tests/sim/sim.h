@@ -188,6 +188,8 @@ struct sim_node {
     uint8_t seen_role;
     raft_index lc_checked;
     raft_term lc_term;
+    raft_term la_term;  /* Leader Append-Only: last leader term seen... */
+    raft_index la_last; /* ...and the last index it emitted in that term */
     bool in_process;
 };
 
@@ -306,6 +308,7 @@ struct sim {
     struct sim_check chk;
     enum sim_break brk;
     bool lenient_reads; /* --lenient-reads: an unknown read answer is traced */
+    bool safety_only;   /* --safety-only: no liveness phase */
     FILE *trace; /* NULL: no trace */
     /* Counters. */
     uint64_t n_msgs, n_dropped, n_garbage, n_crashes, n_reads_ok, n_changes,
@@ -332,6 +335,25 @@ void sim_net_send(struct sim *s, unsigned from_slot, struct raft_message *m);
 void sim_net_deliver(struct sim *s, struct sim_event *ev);
 void sim_net_garbage(struct sim *s);
 int sim_slot_of(const struct sim *s, raft_id id); /* -1 if unknown */
+
+enum sim_item_kind { ITEM_ENTRY = 1, ITEM_READ, ITEM_RESTORE };
+
+/* Contract steps 4-5 in production order; a restore waits for its install. */
+struct sim_apply_item {
+    struct sim_apply_item *next;
+    int kind;
+    struct raft_entry e; /* ITEM_ENTRY, data owned */
+    struct sim_read rd;  /* ITEM_READ */
+    struct raft_snapshot_meta meta; /* ITEM_RESTORE */
+    bool ready;
+};
+
+/* apply.c (contract steps 4-5) */
+/* Appends it to n's apply pipeline; n owns it from now on. */
+void sim_apply_push(struct sim_node *n, struct sim_apply_item *it);
+/* Applies, serves and restores in order, up to a restore still waiting for
+ * its install to be durable; then takes a snapshot if the policy says so. */
+void sim_apply_drain(struct sim *s, struct sim_node *n);
 
 /* node.c */
 void sim_node_start(struct sim *s, struct sim_node *n, bool bootstrap);
