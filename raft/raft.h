@@ -311,9 +311,11 @@ void raft_free(struct raft *r);
  * messages (type out of range, from 0 or from this node, to another node)
  * return RAFT_ERR_INVALID and change nothing. Messages from servers outside
  * the configuration are ignored except APPEND/HEARTBEAT/SNAPSHOT of a term
- * >= ours: a joining node knows no one, and a lagging node may not yet know
- * a leader added after its log ends (Raft's safety does not depend on the
- * sender being a member). The message stays the caller's. */
+ * >= ours, and VOTE from a candidate whose log is strictly more up to date
+ * than ours: a joining node knows no one, and a lagging node may not yet
+ * know a leader or candidate added after its log ends (Raft's safety does
+ * not depend on the sender being a member). The message stays the
+ * caller's. */
 int raft_step(struct raft *r, raft_time now, const struct raft_message *m);
 
 /* Time passed: election timeouts, heartbeats, check-quorum, retries. */
