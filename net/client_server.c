@@ -182,6 +182,7 @@ static void listen_cb(uv_stream_t *l, int status)
     rv = uv_accept(l, (uv_stream_t *)&c->conn.tcp);
     if (rv == 0) {
         net__conn_peer_name(&c->conn, c->name, sizeof c->name);
+        net__conn_tune(&c->conn, 0);
         rv = net__conn_start(&c->conn);
     }
     if (rv != 0)

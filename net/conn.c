@@ -2,6 +2,8 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
+        /* An end of stream inside a frame is a truncated frame, not an
+         * orderly close: the owner logs it as such. */
+        if (nread == UV_EOF && !net__frame_idle(&c->dec))
+            nread = NET_ERR_TRUNCATED;
         net__conn_close(c, (int)nread);
         return;
     }
@@ -74,6 +80,25 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
                          frame_cb, c);
     if (rv != 0 && !c->close_after_write)
         net__conn_close(c, rv);
+}
+
+void net__conn_tune(struct net__conn *c, unsigned user_timeout_ms)
+{
+    uv_os_fd_t fd;
+
+    uv_tcp_nodelay(&c->tcp, 1);
+    /* A peer host that vanished without a RST is noticed by keepalive
+     * (idle connections) and, for connections we write on, by the user
+     * timeout (unacknowledged data), instead of TCP's ~15 minutes. */
+    uv_tcp_keepalive(&c->tcp, 1, 10);
+#ifdef TCP_USER_TIMEOUT
+    if (user_timeout_ms > 0 && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+                   sizeof user_timeout_ms);
+#else
+    (void)fd;
+    (void)user_timeout_ms;
+#endif
 }
 
 int net__conn_start(struct net__conn *c)

@@ -59,6 +59,10 @@ void net__conn_setup(struct net__conn *c, net__conn_frame_cb on_frame,
  * error (then there is nothing to close). */
 int net__conn_init(struct net__conn *c, uv_loop_t *loop, size_t frame_max);
 
+/* Sets TCP_NODELAY, keepalive and (if > 0) TCP_USER_TIMEOUT on an open
+ * socket. Best effort: failures are ignored. */
+void net__conn_tune(struct net__conn *c, unsigned user_timeout_ms);
+
 /* Starts reading. Returns 0 or a libuv error (the caller closes). */
 int net__conn_start(struct net__conn *c);
 

@@ -51,7 +51,8 @@
     X(CLOSED, 2006, "connection closed")                                       \
     X(UNAVAILABLE, 2007, "no endpoint reachable")                              \
     X(REFUSED, 2008, "handshake refused")                                      \
-    X(TIMEOUT, 2009, "timed out")
+    X(TIMEOUT, 2009, "timed out")                                              \
+    X(TRUNCATED, 2010, "connection ended in the middle of a frame")
 
 enum {
 #define NET_ERR_ENUM(name, num, text) NET_ERR_##name = -(num),

@@ -172,6 +172,7 @@ static void connect_cb(uv_connect_t *req, int status)
     }
     if (!p->conn.open)
         return;
+    net__conn_tune(&p->conn, NET_USER_TIMEOUT_MS);
     rv = net__encode_hello(&h, t->c.frame_max, &f);
     if (rv != 0) {
         net__conn_close(&p->conn, rv);
@@ -206,7 +207,6 @@ static void peer_connect(struct net__peer *p)
     t->handles++;
     p->stats.connects++;
     p->state = PEER_CONNECTING;
-    uv_tcp_nodelay(&p->conn.tcp, 1);
     rv = uv_tcp_connect(&p->connect_req, &p->conn.tcp,
                         (const struct sockaddr *)&p->sa, connect_cb);
     if (rv != 0)

@@ -5,6 +5,9 @@
 #include "conn.h"
 #include "net.h"
 
+/* Unacknowledged data older than this breaks an outbound connection. */
+#define NET_USER_TIMEOUT_MS 20000
+
 enum peer_state {
     PEER_IDLE = 0,   /* no connection; the backoff timer may be running */
     PEER_CONNECTING, /* uv_tcp_connect in flight */

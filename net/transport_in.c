@@ -169,7 +169,7 @@ void net__inbound_accept(struct net_transport *t)
     rv = uv_accept((uv_stream_t *)&t->listener, (uv_stream_t *)&in->conn.tcp);
     if (rv == 0) {
         net__conn_peer_name(&in->conn, in->name, sizeof in->name);
-        uv_tcp_nodelay(&in->conn.tcp, 1);
+        net__conn_tune(&in->conn, 0);
         rv = net__conn_start(&in->conn);
     }
     if (rv != 0)

@@ -423,7 +423,9 @@ struct raw {
     uv_tcp_t tcp;
     uv_connect_t creq;
     uv_write_t wreq;
+    uv_shutdown_t sreq;
     uv_buf_t out;
+    bool half_close; /* shut our side down after writing */
     uint8_t in[4096];
     size_t inlen;
     bool done;
@@ -465,6 +467,8 @@ static void raw_connect_cb(uv_connect_t *req, int status)
     ck_assert_int_eq(status, 0);
     if (r->out.len > 0)
         uv_write(&r->wreq, (uv_stream_t *)&r->tcp, &r->out, 1, raw_write_cb);
+    if (r->half_close)
+        uv_shutdown(&r->sreq, (uv_stream_t *)&r->tcp, NULL);
     uv_read_start((uv_stream_t *)&r->tcp, raw_alloc, raw_read);
 }
 
@@ -474,11 +478,14 @@ static bool raw_done(void *arg)
 }
 
 /* Sends `bytes` to 127.0.0.1:port and waits until the server closes. */
+static bool raw_half_close;
+
 static void raw_exchange(struct raw *r, unsigned port, const void *bytes,
                          size_t len)
 {
     struct sockaddr_in sa;
     memset(r, 0, sizeof *r);
+    r->half_close = raw_half_close;
     uv_ip4_addr("127.0.0.1", (int)port, &sa);
     uv_tcp_init(&loop, &r->tcp);
     r->tcp.data = r->creq.data = r;
@@ -549,6 +556,11 @@ START_TEST(test_garbage_and_oversized)
         junk[i] = (uint8_t)(i * 37 + 11);
     raw_exchange(&r, b.port, junk, sizeof junk);
     ck_assert(logged(&b, "malformed"));
+    /* A frame cut short by the end of the stream. */
+    raw_half_close = true;
+    raw_exchange(&r, b.port, junk, sizeof junk - 5);
+    raw_half_close = false;
+    ck_assert(logged(&b, "in the middle of a frame"));
     /* A valid Hello, then a message claiming to be from node 3. */
     ck_assert_int_eq(net__encode_hello(&h, 1024, &f1), 0);
     m = heartbeat(3, 2, 9);
