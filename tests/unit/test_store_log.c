@@ -3,6 +3,8 @@
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -402,6 +404,68 @@ START_TEST(test_chunk_read)
 }
 END_TEST
 
+/* MDB_NOTLS: a reader thread (the loop thread in the daemon) runs short
+ * read transactions while the writer thread commits batches. Every read
+ * must see a consistent, contiguous prefix of the log. */
+static atomic_bool stop_readers;
+
+static void *reader(void *arg)
+{
+    (void)arg;
+    size_t loads = 0;
+    while (!atomic_load(&stop_readers)) {
+        struct raft_load l;
+        raft_index first, last;
+        ck_assert_int_eq(store_load(&st, &l), 0);
+        for (size_t i = 0; i < l.n_entries; i++) {
+            ck_assert_uint_eq(l.entries[i].index, i + 1);
+        }
+        ck_assert_uint_le(l.applied, l.n_entries);
+        store_load_close(&l);
+        ck_assert_int_eq(store_log_bounds(&st, &first, &last), 0);
+        ck_assert_uint_eq(first, 1);
+        loads++;
+    }
+    return (void *)loads;
+}
+
+START_TEST(test_concurrent_reads)
+{
+    pthread_t th[2];
+    atomic_store(&stop_readers, false);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(pthread_create(&th[i], NULL, reader, NULL), 0);
+    }
+    raft_index next = 1;
+    for (int round = 0; round < 200; round++) {
+        struct ents a;
+        struct store_batch b;
+        struct store_write_result r;
+        size_t n = 1 + (size_t)round % 7;
+        mk(&a, next, n, 1);
+        for (size_t i = 0; i < n; i++) {
+            a.e[i].type = RAFT_ENTRY_NOOP;
+        }
+        store_batch_init(&b);
+        store_batch_append(&b, a.e, n);
+        store_batch_apply(&b, a.e, n);
+        ck_assert_int_eq(store_write(&st, &b, &r), 0);
+        store_write_result_close(&r);
+        store_batch_close(&b);
+        next += n;
+    }
+    atomic_store(&stop_readers, true);
+    for (int i = 0; i < 2; i++) {
+        void *loads;
+        ck_assert_int_eq(pthread_join(th[i], &loads), 0);
+        ck_assert_uint_gt((size_t)loads, 0);
+    }
+    raft_index applied;
+    ck_assert_int_eq(store_applied(&st, &applied), 0);
+    ck_assert_uint_eq(applied, next - 1);
+}
+END_TEST
+
 static Suite *store_log_suite(void)
 {
     Suite *s = suite_create("store_log");
@@ -422,6 +486,7 @@ static Suite *store_log_suite(void)
     ADD("reopen_load", test_reopen_load);
     ADD("load_empty", test_load_empty);
     ADD("chunk", test_chunk_read);
+    ADD("concurrent_reads", test_concurrent_reads);
 #undef ADD
     return s;
 }
