@@ -58,7 +58,9 @@ void fs__on_net_message(struct net_transport *t, raft_id from,
 {
     struct fs_daemon *d = net_transport_data(t);
     (void)from;
-    if (d->node != NULL && !d->stopping) {
+    /* Messages flow while stopping too: the handover of leadership needs
+     * the new leader's term to reach us. */
+    if (d->node != NULL) {
         raft_node_receive(d->node, m);
     }
     raft_message_close(m);

@@ -192,6 +192,12 @@ static int start_node(struct fs_daemon *d, struct raft_load *l)
     ro.heartbeat_interval = d->cfg.heartbeat_ms;
     ro.pre_vote = true;
     ro.check_quorum = true;
+    /* Keep half a snapshot interval of log behind each snapshot (at most the
+     * core's default), so a briefly lagging follower catches up from the
+     * log and a long-gone one by snapshot. */
+    if (ro.snapshot_trailing > d->cfg.snapshot_entries / 2) {
+        ro.snapshot_trailing = d->cfg.snapshot_entries / 2;
+    }
     if (d->cfg.log_level >= FS_LOG_DEBUG) {
         ro.trace = core_trace;
         ro.trace_data = d;

@@ -38,9 +38,15 @@ usage() {
     exit 2
 }
 
+# Alive means running: a zombie (exited, not yet reaped by whoever adopted
+# it) counts as stopped.
+pid_alive() {
+    [ -n "$1" ] && [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
 node_alive() {
     local pidfile=$1
-    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+    [ -f "$pidfile" ] && pid_alive "$(cat "$pidfile")"
 }
 
 cmd_start() {

@@ -454,8 +454,9 @@ int main(int argc, char **argv)
         return rv == NET_ERR_BAD_ADDR ? EXIT_USAGE : EXIT_UNAVAILABLE;
     }
     if (resp.status != 0) {
-        fprintf(stderr, "raftfsctl: %s%s%s\n", status_text(resp.status),
-                resp.message[0] ? ": " : "", resp.message);
+        /* The server's message already names the cause; else our text. */
+        fprintf(stderr, "raftfsctl: %s\n",
+                resp.message[0] ? resp.message : status_text(resp.status));
         code = unavailable(resp.status) ? EXIT_UNAVAILABLE : EXIT_FAILED;
         net_client_resp_close(&resp);
         return code;

@@ -86,6 +86,10 @@ it_client_addr() { echo "127.0.0.1:$((IT_BASE + 2 * $1 - 2))"; }
 it_peer_addr() { echo "127.0.0.1:$((IT_BASE + 2 * $1 - 1))"; }
 it_mnt() { echo "$IT_DIR/c/mnt/$1"; }
 it_pid() { cat "$IT_DIR/c/n$1.pid" 2>/dev/null; }
+# Running (a zombie waiting to be reaped by its adopter counts as stopped).
+it_alive() {
+    [ -n "$1" ] && [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
 it_endpoints() { bash "$IT_CLUSTER" endpoints "$IT_DIR/c"; }
 
 # ctl I ARGS...: raftfsctl against node I.
@@ -120,7 +124,7 @@ it_kill() { # it_kill I [SIGNAL]
     local pid; pid=$(it_pid "$1")
     [ -n "$pid" ] && kill "-${2:-KILL}" "$pid" 2>/dev/null
     if [ "${2:-KILL}" = KILL ] || [ "${2:-KILL}" = 9 ]; then
-        while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+        while it_alive "$pid"; do sleep 0.01; done
         rm -f "$IT_DIR/c/n$1.pid"
     fi
 }
@@ -129,8 +133,8 @@ it_stop_node() { # graceful: SIGTERM and wait (bounded)
     local pid deadline; pid=$(it_pid "$1"); deadline=$((SECONDS + 20))
     [ -n "$pid" ] || return 0
     kill -TERM "$pid" 2>/dev/null
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.05; done
-    kill -0 "$pid" 2>/dev/null && { kill -KILL "$pid"; it_fail "node $1 ignored SIGTERM"; }
+    while it_alive "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.01; done
+    it_alive "$pid" && { kill -KILL "$pid"; it_fail "node $1 ignored SIGTERM"; }
     rm -f "$IT_DIR/c/n$1.pid"
 }
 
