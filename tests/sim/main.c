@@ -188,7 +188,7 @@ int main(int argc, char **argv)
     }
     double t0 = wall();
     uint64_t committed = 0, events = 0, msgs = 0, crashes = 0, reads = 0,
-             installs = 0;
+             installs = 0, changes = 0, transfers = 0, garbage = 0;
     for (uint64_t k = 0; k < seeds; k++) {
         uint64_t seed = first + k;
         struct sim s;
@@ -203,6 +203,9 @@ int main(int argc, char **argv)
         crashes += s.n_crashes;
         reads += s.n_reads_ok;
         installs += s.n_installs;
+        changes += s.n_changes;
+        transfers += s.n_transfers;
+        garbage += s.n_garbage;
         if (!ok) {
             char nopt[32] = "";
             if (nodes != 0) {
@@ -223,10 +226,12 @@ int main(int argc, char **argv)
         fprintf(trace ? stderr : stdout,
                 "raft-sim: %llu seeds from %llu (%s nodes), 0 violations, "
                 "%llu committed entries, %llu events, %llu messages, %llu "
-                "crashes, %llu reads, %llu snapshot installs, %.2fs wall, "
+                "crashes, %llu reads, %llu snapshot installs, %llu membership "
+                "changes, %llu transfers, %llu garbage messages, %.2fs wall, "
                 "%.0f committed entries per wall second\n",
                 U(seeds), U(first), nodes ? "fixed" : "3/4/5/7", U(committed),
-                U(events), U(msgs), U(crashes), U(reads), U(installs), dt,
+                U(events), U(msgs), U(crashes), U(reads), U(installs),
+                U(changes), U(transfers), U(garbage), dt,
                 dt > 0 ? (double)committed / dt : 0.0);
     }
     return 0;

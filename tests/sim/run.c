@@ -272,8 +272,12 @@ bool sim_run(struct sim *s)
         dispatch(s, &ev);
         sim_msg_free(ev.msg);
         s->steps++;
+        /* Every step: Election Safety, commits (State Machine Safety, durable
+         * majority), Leader Completeness; Log Matching on every appended
+         * entry. Every 8 steps (5x cheaper than every step): the full scan
+         * of every in-memory log and of every committed entry's durability. */
         sim_observe(s);
-        if ((s->steps & 1023) == 0) {
+        if ((s->steps & 7) == 0) {
             sim_observe_full(s);
         }
         if (s->phase == SIM_PHASE_FAULTS && s->steps >= s->max_steps &&
