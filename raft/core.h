@@ -46,6 +46,7 @@ struct raft__progress {
     raft_index *infl;
     unsigned infl_head, infl_n;
     uint64_t read_seq; /* highest read-index round this peer acked */
+    raft_index hb_match; /* match at the previous heartbeat response */
     /* SNAPSHOT: the snapshot being sent and the next offset wanted. */
     raft_index snap_index;
     uint64_t snap_offset;

@@ -425,10 +425,15 @@ void raft__recv_heartbeat_resp(struct raft *r, const struct raft_message *m)
         p->infl_n--;
         freed = true;
     }
+    /* Behind and no progress since the last heartbeat: appends were lost.
+     * An append at next - 1 makes the follower reject and the leader
+     * probe from where it really is. */
     if (p->match < raft__log_last(&r->log) &&
-        (p->state == RAFT__PROBE || p->infl_n == 0 || freed)) {
+        (p->state == RAFT__PROBE || p->infl_n == 0 || freed ||
+         p->hb_match == p->match)) {
         raft__send_append(r, p, true);
     }
+    p->hb_match = p->match;
 }
 
 int raft_propose(struct raft *r, raft_time now, const struct raft_buf *cmd,

@@ -49,6 +49,7 @@ struct h {
     bool cut[H_MAX + 1][H_MAX + 1]; /* drop from -> to */
     struct raft_options o;
     size_t delivered[RAFT_MSG_TYPE_MAX + 1];
+    size_t rejects; /* APPEND_RESP rejections delivered */
 };
 
 static inline void h_copy_entry(struct raft_entry *d, const struct raft_entry *s)
@@ -305,6 +306,9 @@ static inline size_t h_deliver(struct h *h)
         struct h_node *to = m->to <= h->n ? &h->nodes[m->to] : NULL;
         if (to != NULL && to->up && m->from <= H_MAX && !h->cut[m->from][m->to]) {
             h->delivered[m->type]++;
+            if (m->type == RAFT_MSG_APPEND_RESP && m->append_resp.reject) {
+                h->rejects++;
+            }
             raft_step(to->r, h->now, m);
             h_pump(h, m->to);
         }
@@ -435,6 +439,39 @@ static inline void h_assert_logs_match(struct h *h, raft_id a, raft_id b,
         ck_assert_uint_eq(x->term, y->term);
         ck_assert_uint_eq(x->type, y->type);
         ck_assert_uint_eq(x->data.len, y->data.len);
+    }
+}
+
+/* Restarts node id with a log whose terms are given (index 1 keeps the
+ * bootstrap configuration, term 1), and hard state term. */
+static inline void h_set_log(struct h *h, raft_id id, const raft_term *terms,
+                             size_t n, raft_term term)
+{
+    struct h_node *nd = &h->nodes[id];
+    size_t i;
+    h_stop(h, id);
+    h_store_truncate(nd, 2);
+    nd->log = realloc(nd->log, (n + 1) * sizeof *nd->log);
+    for (i = 1; i < n; i++) {
+        struct raft_entry *e = &nd->log[i];
+        memset(e, 0, sizeof *e);
+        e->index = i + 1;
+        e->term = terms[i];
+        e->type = RAFT_ENTRY_NOOP;
+    }
+    nd->n_log = n;
+    nd->term = term;
+    nd->vote = 0;
+    h_start(h, id);
+}
+
+/* Delivers rounds until node id leads. */
+static inline void h_deliver_until_leader(struct h *h, raft_id id)
+{
+    int guard = 0;
+    while (raft_role(h->nodes[id].r) != RAFT_LEADER) {
+        ck_assert_int_lt(guard++, 50);
+        h_deliver(h);
     }
 }
 
