@@ -808,6 +808,72 @@ START_TEST(test_hello_timeout)
 }
 END_TEST
 
+/* A peer that accepts and then never reads. */
+static void sink_close_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+static uv_tcp_t *sink_conn;
+
+static void sink_listen_cb(uv_stream_t *l, int status)
+{
+    ck_assert_int_eq(status, 0);
+    sink_conn = malloc(sizeof *sink_conn);
+    uv_tcp_init(&loop, sink_conn);
+    ck_assert_int_eq(uv_accept(l, (uv_stream_t *)sink_conn), 0);
+}
+
+START_TEST(test_slow_peer_bounded)
+{
+    static struct node a;
+    uv_tcp_t sink;
+    struct sockaddr_in sa;
+    struct sockaddr_storage ss;
+    int len = sizeof ss, round, i;
+    struct raft_message m;
+    struct raft_entry e = {1, 1, RAFT_ENTRY_COMMAND, {NULL, 60000}};
+    struct net_peer_stats st;
+    size_t qmax = 256 * 1024;
+
+    e.data.base = calloc(1, 60000);
+    uv_tcp_init(&loop, &sink);
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    ck_assert_int_eq(uv_tcp_bind(&sink, (struct sockaddr *)&sa, 0), 0);
+    ck_assert_int_eq(uv_listen((uv_stream_t *)&sink, 8, sink_listen_cb), 0);
+    uv_tcp_getsockname(&sink, (struct sockaddr *)&ss, &len);
+    memset(&a, 0, sizeof a);
+    start_node(&a, 1, 7, 0, qmax);
+    set_peer(&a, 2, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_APPEND;
+    m.from = 1;
+    m.to = 2;
+    m.term = 1;
+    m.append.entries = &e;
+    m.append.n_entries = 1;
+    /* 40 MB offered: more than the kernel buffers of both ends hold. */
+    for (round = 0; round < 700; round++) {
+        for (i = 0; i < 1; i++)
+            net_transport_send(a.t, &m);
+        for (i = 0; i < 3; i++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+        ck_assert_int_eq(net_transport_peer_stats(a.t, 2, &st), 0);
+        ck_assert_uint_le(st.queued_bytes, qmax);
+    }
+    ck_assert_ptr_nonnull(sink_conn);
+    ck_assert_uint_gt(st.dropped, 0);
+    ck_assert_uint_gt(st.sent_frames, 1);
+    ck_assert(!st.connected); /* the sink never answered the Hello */
+    free(e.data.base);
+    stop_node(&a);
+    uv_close((uv_handle_t *)sink_conn, sink_close_cb);
+    uv_close((uv_handle_t *)&sink, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    sink_conn = NULL;
+}
+END_TEST
+
 static Suite *net_transport_suite(void)
 {
     Suite *s = suite_create("net_transport");
@@ -834,6 +900,7 @@ static Suite *net_transport_suite(void)
     tcase_add_test(tc, test_garbage_and_oversized);
     tcase_add_test(tc, test_reconnect);
     tcase_add_test(tc, test_dead_peer_bounded);
+    tcase_add_test(tc, test_slow_peer_bounded);
     suite_add_tcase(s, tc);
     return s;
 }
