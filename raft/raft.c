@@ -196,14 +196,15 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m)
     }
     known = raft_config_get(raft_configuration(r), m->from) != NULL;
     /* Messages from outside the configuration are ignored, except those of
-     * a leader of a current term: a joining node knows no one yet, and a
-     * lagging follower may not know a newer leader added after its log.
+     * leaders: a joining node knows no one yet, and a lagging follower may
+     * not know a newer leader added after its log (a stale one gets our
+     * term in answer, or it would never step down).
      * Vote requests from a candidate whose log is strictly more up to date
      * than ours are answered too: it may know a configuration that we do
      * not have yet and that needs our vote (a stale node would otherwise
      * block every election); one that is not ahead could not win our vote
      * anyway (§5.4.1), so ignoring it only spares us a term bump. */
-    if (!known && !(is_leader_msg(m->type) && m->term >= r->term) &&
+    if (!known && !is_leader_msg(m->type) &&
         !(m->type == RAFT_MSG_VOTE && ahead_of_us(r, m))) {
         raft__trace(r, "message type %u from unknown %llu ignored",
                     (unsigned)m->type, (unsigned long long)m->from);
