@@ -784,6 +784,97 @@ START_TEST(test_frame_errors)
 }
 END_TEST
 
+/* Bit flips and truncations of every kind of frame: never a crash or leak. */
+static void mutate(const struct net__wframe *w, int which)
+{
+    uint8_t copy[2048];
+    size_t len = w->len - 4, i;
+
+    ck_assert_uint_le(len, sizeof copy);
+    for (i = 0; i < 3000; i++) {
+        struct net__envelope e;
+        struct net_client_req q;
+        struct net_client_resp r;
+        size_t n = i % 3 == 0 ? prng() % (len + 1) : len;
+        int rv;
+        memcpy(copy, w->data + 4, len);
+        copy[prng() % len] ^= (uint8_t)(1u << (prng() % 8));
+        if (i % 5 == 0)
+            copy[prng() % len] = (uint8_t)prng();
+        if (which == 0) {
+            rv = net__decode_envelope(copy, n, &e);
+            ck_assert(rv == 0 || rv == NET_ERR_MALFORMED);
+            if (rv == 0)
+                net__envelope_close(&e);
+        } else if (which == 1) {
+            rv = net__decode_client_req(copy, n, &q);
+            ck_assert(rv == 0 || rv == NET_ERR_MALFORMED);
+            net__client_req_close(&q);
+        } else {
+            rv = net__decode_client_resp(copy, n, &r);
+            ck_assert(rv == 0 || rv == NET_ERR_MALFORMED);
+            net_client_resp_close(&r);
+        }
+    }
+}
+
+START_TEST(test_mutations)
+{
+    struct raft_message m = base_msg(RAFT_MSG_SNAPSHOT);
+    struct net_client_req q;
+    struct net_client_resp *r = calloc(1, sizeof *r);
+    struct net_client_dirent ents[4];
+    struct net__wframe *w;
+    size_t i;
+
+    m.snapshot.index = 9;
+    m.snapshot.snap_term = 2;
+    m.snapshot.size = 100;
+    m.snapshot.data.base = "0123456789";
+    m.snapshot.data.len = 10;
+    m.snapshot.config.n = 3;
+    for (i = 0; i < 3; i++) {
+        m.snapshot.config.servers[i].id = i + 1;
+        m.snapshot.config.servers[i].role = RAFT_VOTER;
+        strcpy(m.snapshot.config.servers[i].addr, "10.1.2.3:4000");
+    }
+    ck_assert_int_eq(net__encode_raft(&m, FMAX, &w), 0);
+    mutate(w, 0);
+    free(w);
+
+    memset(&q, 0, sizeof q);
+    q.id = 5;
+    q.op = NET_CLIENT_PUT;
+    strcpy(q.path, "a/b/c");
+    q.value.base = "value";
+    q.value.len = 5;
+    ck_assert_int_eq(net__encode_client_req(&q, FMAX, &w), 0);
+    mutate(w, 1);
+    free(w);
+
+    r->payload = NET_PAYLOAD_DIR;
+    for (i = 0; i < 4; i++) {
+        snprintf(ents[i].name, sizeof ents[i].name, "entry%zu", i);
+        ents[i].type = NET_DIRENT_FILE;
+        ents[i].size = i;
+    }
+    r->entries = ents;
+    r->n_entries = 4;
+    strcpy(r->message, "hello");
+    ck_assert_int_eq(net__encode_client_resp(r, 1, FMAX, &w), 0);
+    mutate(w, 2);
+    free(w);
+    memset(r, 0, sizeof *r);
+    r->payload = NET_PAYLOAD_STATUS;
+    r->info.role = RAFT_FOLLOWER;
+    r->info.n_peers = 2;
+    ck_assert_int_eq(net__encode_client_resp(r, 1, FMAX, &w), 0);
+    mutate(w, 2);
+    free(w);
+    free(r);
+}
+END_TEST
+
 static Suite *net_codec_suite(void)
 {
     Suite *s = suite_create("net_codec");
@@ -801,6 +892,7 @@ static Suite *net_codec_suite(void)
     tcase_add_test(tc, test_invalid_messages);
     tcase_add_test(tc, test_invalid_wire);
     tcase_add_test(tc, test_garbage_and_truncated);
+    tcase_add_test(tc, test_mutations);
     suite_add_tcase(s, tc);
     tc = tcase_create("client");
     tcase_add_test(tc, test_client_requests);
