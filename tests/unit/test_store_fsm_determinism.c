@@ -134,21 +134,12 @@ static void apply_range(struct h *h, struct raft_entry *e, size_t from,
     }
 }
 
-static bool same_attr(const struct store_attr *x, const struct store_attr *y)
-{
-    return x->ino == y->ino && x->type == y->type && x->mode == y->mode &&
-           x->nlink == y->nlink && x->size == y->size &&
-           x->parent == y->parent && x->mtime_ns == y->mtime_ns &&
-           x->ctime_ns == y->ctime_ns && x->atime_ns == y->atime_ns &&
-           x->create_rev == y->create_rev && x->mod_rev == y->mod_rev;
-}
-
 static bool same_result(const struct store_apply_result *x,
                         const struct store_apply_result *y)
 {
     return x->status == y->status && x->skipped == y->skipped &&
            x->type == y->type && x->node == y->node && x->seq == y->seq &&
-           same_attr(&x->attr, &y->attr);
+           h_same_attr(&x->attr, &y->attr);
 }
 
 static void assert_same_dump(struct h *a, struct h *b, uint64_t seed)

@@ -220,6 +220,17 @@ static inline int h_rename(struct h *h, uint64_t parent, const char *name,
     return rv;
 }
 
+/* Field by field: the struct has padding. */
+static inline bool h_same_attr(const struct store_attr *x,
+                               const struct store_attr *y)
+{
+    return x->ino == y->ino && x->type == y->type && x->mode == y->mode &&
+           x->nlink == y->nlink && x->size == y->size &&
+           x->parent == y->parent && x->mtime_ns == y->mtime_ns &&
+           x->ctime_ns == y->ctime_ns && x->atime_ns == y->atime_ns &&
+           x->create_rev == y->create_rev && x->mod_rev == y->mod_rev;
+}
+
 /* The inode number at a path from the root (asserts it exists). */
 static inline uint64_t h_ino(struct h *h, const char *path)
 {
