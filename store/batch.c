@@ -71,9 +71,8 @@ int store_batch_install(struct store_batch *b,
     return 0;
 }
 
-int store_batch_chunk(struct store_batch *b,
-                      const struct raft_snapshot_meta *m, uint64_t offset,
-                      const struct raft_buf *chunk)
+int store_batch_chunk(struct store_batch *b, const struct raft_snapshot_meta *m,
+                      uint64_t offset, const struct raft_buf *chunk)
 {
     struct store_op *op = push(b, STORE_OP_CHUNK);
     if (op == NULL) {
@@ -85,8 +84,7 @@ int store_batch_chunk(struct store_batch *b,
     return 0;
 }
 
-int store_batch_hard_state(struct store_batch *b, raft_term term,
-                           raft_id vote)
+int store_batch_hard_state(struct store_batch *b, raft_term term, raft_id vote)
 {
     struct store_op *op = push(b, STORE_OP_HARD_STATE);
     if (op == NULL) {
@@ -155,8 +153,7 @@ static int apply(struct store *s, MDB_txn *txn, const struct store_op *op,
         memset(&res[i], 0, sizeof res[i]);
         /* A snapshot's configuration is the last one applied at or before
          * its index (Raft paper §7), so remember it as it is applied. */
-        if (e->type == RAFT_ENTRY_CONFIG &&
-            e->index > store__applied(s, txn)) {
+        if (e->type == RAFT_ENTRY_CONFIG && e->index > store__applied(s, txn)) {
             rv = store__meta_conf_put_raw(s, txn, e->index, &e->data);
             if (rv != 0) {
                 return rv;

@@ -128,8 +128,8 @@ static int get_key(MDB_txn *txn, MDB_dbi dbi, const char *key, MDB_val *v)
     return mdb_get(txn, dbi, &k, v);
 }
 
-static int put_key(MDB_txn *txn, MDB_dbi dbi, const char *key,
-                   const void *val, size_t len)
+static int put_key(MDB_txn *txn, MDB_dbi dbi, const char *key, const void *val,
+                   size_t len)
 {
     MDB_val k = {strlen(key), (void *)key};
     MDB_val v = {len, (void *)val};
@@ -145,7 +145,8 @@ static int check_identity(struct store *s, MDB_txn *txn, MDB_dbi meta,
     if (rc != 0 || v.mv_size != 4) {
         return store__fail(s, STORE_ERR_NOT_RAFTFS,
                            "%s: not a raftfs data directory (no format "
-                           "record)", s->dir);
+                           "record)",
+                           s->dir);
     }
     uint32_t format = store__get_be32(v.mv_data);
     if (format != STORE_FORMAT_VERSION) {
@@ -161,11 +162,11 @@ static int check_identity(struct store *s, MDB_txn *txn, MDB_dbi meta,
     }
     size_t len = strlen(o->cluster_id);
     if (v.mv_size != len || memcmp(v.mv_data, o->cluster_id, len) != 0) {
-        int n = v.mv_size > STORE_CLUSTER_MAX ? STORE_CLUSTER_MAX
-                                              : (int)v.mv_size;
+        int n =
+            v.mv_size > STORE_CLUSTER_MAX ? STORE_CLUSTER_MAX : (int)v.mv_size;
         return store__fail(s, STORE_ERR_FOREIGN_CLUSTER,
-                           "%s belongs to cluster \"%.*s\", not \"%s\"",
-                           s->dir, n, (const char *)v.mv_data, o->cluster_id);
+                           "%s belongs to cluster \"%.*s\", not \"%s\"", s->dir,
+                           n, (const char *)v.mv_data, o->cluster_id);
     }
     rc = get_key(txn, meta, "node", &v);
     if (rc != 0 || v.mv_size != 8) {
@@ -174,10 +175,9 @@ static int check_identity(struct store *s, MDB_txn *txn, MDB_dbi meta,
     }
     uint64_t node = store__get_be64(v.mv_data);
     if (node != o->node_id) {
-        return store__fail(s, STORE_ERR_FOREIGN_NODE,
-                           "%s belongs to node %llu, not node %llu", s->dir,
-                           (unsigned long long)node,
-                           (unsigned long long)o->node_id);
+        return store__fail(
+            s, STORE_ERR_FOREIGN_NODE, "%s belongs to node %llu, not node %llu",
+            s->dir, (unsigned long long)node, (unsigned long long)o->node_id);
     }
     return 0;
 }
@@ -188,8 +188,7 @@ static int check_identity(struct store *s, MDB_txn *txn, MDB_dbi meta,
  * no other raftfs process writes). Sets *fresh when the environment is
  * empty (a crash before the creating transaction committed).
  */
-static int precheck(struct store *s, const struct store_options *o,
-                    bool *fresh)
+static int precheck(struct store *s, const struct store_options *o, bool *fresh)
 {
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
@@ -284,8 +283,8 @@ static int lock_dir(struct store *s, const struct store_options *o)
         close(s->lock_fd);
         s->lock_fd = -1;
         if (e == EWOULDBLOCK) {
-            return store__fail(s, -EBUSY,
-                               "%s is in use by another process", s->dir);
+            return store__fail(s, -EBUSY, "%s is in use by another process",
+                               s->dir);
         }
         return store__fail(s, -e, "flock %s: %s", s->dir, strerror(e));
     }
@@ -294,8 +293,7 @@ static int lock_dir(struct store *s, const struct store_options *o)
 
 /* Opens the DBIs, writes the identity of a new store, opens the fsm's DBIs:
  * one write transaction, synced. */
-static int init_txn(struct store *s, const struct store_options *o,
-                    bool fresh)
+static int init_txn(struct store *s, const struct store_options *o, bool fresh)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
@@ -309,8 +307,8 @@ static int init_txn(struct store *s, const struct store_options *o,
         rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log);
     }
     if (rc != 0) {
-        rv = store__fail(s, store__lmdb_err(rc), "%s: open DBIs: %s",
-                         s->dir, mdb_strerror(rc));
+        rv = store__fail(s, store__lmdb_err(rc), "%s: open DBIs: %s", s->dir,
+                         mdb_strerror(rc));
         goto err;
     }
     if (fresh) {
@@ -389,8 +387,7 @@ int store_open(struct store *s, const struct store_options *o)
     if (stat(path, &st) != 0) {
         if (!o->create) {
             rv = store__fail(s, -ENOENT,
-                             "%s: no raftfs store here (no data.mdb)",
-                             s->dir);
+                             "%s: no raftfs store here (no data.mdb)", s->dir);
             goto err_lock;
         }
         fresh = true;
@@ -414,9 +411,9 @@ int store_open(struct store *s, const struct store_options *o)
         rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | MDB_NOMETASYNC, 0644);
     }
     if (rc != 0) {
-        rv = store__fail(s, rc == MDB_INVALID ? STORE_ERR_CORRUPT
-                                              : store__lmdb_err(rc),
-                         "%s: mdb_env_open: %s", s->dir, mdb_strerror(rc));
+        rv = store__fail(
+            s, rc == MDB_INVALID ? STORE_ERR_CORRUPT : store__lmdb_err(rc),
+            "%s: mdb_env_open: %s", s->dir, mdb_strerror(rc));
         goto err_env;
     }
     /* Reader slots of killed processes would pin old pages forever. */

@@ -98,20 +98,21 @@ int store__log_compact(struct store *s, MDB_txn *txn, raft_index to);
 /* Deletes every stored entry. */
 int store__log_reset(struct store *s, MDB_txn *txn);
 /* Truncates at e[0].index and appends e[0..n) (contiguous). */
-int store__log_append(struct store *s, MDB_txn *txn,
-                      const struct raft_entry *e, size_t n);
+int store__log_append(struct store *s, MDB_txn *txn, const struct raft_entry *e,
+                      size_t n);
 
 /* batch.c / snapfile.c */
 raft_index store__applied(struct store *s, MDB_txn *txn);
 /* Path of a file in the data dir: dir/name into buf (PATH_MAX). */
 void store__path(const struct store *s, char *buf, const char *name);
-/* Writes a chunk into snapshot.recv (offset 0 starts a new file) and
+/* Writes a chunk into snapshot.recv-<index> (offset 0 starts it over) and
  * fdatasyncs it. */
 int store__snap_chunk(struct store *s, const struct store_op *op);
-/* Restores the state machine from snapshot.recv and resets the log, in txn. */
+/* Restores the state machine from snapshot.recv-<index> and resets the
+ * log, in txn. */
 int store__snap_install(struct store *s, MDB_txn *txn,
                         const struct raft_snapshot_meta *m);
-/* After the install's txn is durable: snapshot.recv becomes the current
+/* After the install's txn is durable: the received file becomes the current
  * snapshot file; older files are removed. */
 int store__snap_installed(struct store *s, const struct raft_snapshot_meta *m);
 /* At open: finish an install interrupted between commit and rename, remove

@@ -144,8 +144,8 @@ int store__log_reset(struct store *s, MDB_txn *txn)
     return store__lmdb_err(mdb_drop(txn, s->log, 0));
 }
 
-int store__log_append(struct store *s, MDB_txn *txn,
-                      const struct raft_entry *e, size_t n)
+int store__log_append(struct store *s, MDB_txn *txn, const struct raft_entry *e,
+                      size_t n)
 {
     if (n == 0) {
         return 0;

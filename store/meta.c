@@ -100,8 +100,8 @@ static int get(struct store *s, MDB_txn *txn, const char *key, MDB_val *v)
     return store__lmdb_err(rc);
 }
 
-static int put(struct store *s, MDB_txn *txn, const char *key,
-               const void *val, size_t len)
+static int put(struct store *s, MDB_txn *txn, const char *key, const void *val,
+               size_t len)
 {
     MDB_val k = {strlen(key), (void *)key};
     MDB_val v = {len, (void *)val};

@@ -16,25 +16,36 @@
 /*
  * Files (all in the data dir):
  *
- *   snapshot.tmp                being built by store_snapshot_take
- *   snapshot.recv               chunks received from a leader
- *   snapshot-<%016" PRIx64 ">   the current snapshot; its index is in the
- *                               name and in meta "snap"
+ *   snapshot.tmp           being built by store_snapshot_take
+ *   snapshot.recv-<index>  chunks of snapshot <index> received from a leader
+ *                          (one file per snapshot, so a new transfer never
+ *                          overwrites one being installed)
+ *   snapshot-<index>       the current snapshot; its index is also in meta
+ *                          "snap"
+ *   <index> is 16 lower-case hex digits.
  *
  * Ordering. take: build tmp (fsynced by the fsm) -> rename -> fsync dir ->
  * record "snap" in a synced txn. A crash before the txn leaves a file whose
  * index is not the recorded one: removed at next open. install: the fsm
- * restores from snapshot.recv inside the batch's txn, which also resets the
- * log and records "snap"; after the commit, snapshot.recv is renamed to its
- * final name. A crash in between is finished at the next open
+ * restores from snapshot.recv-<index> inside the batch's txn, which also
+ * resets the log and records "snap"; after the commit, that file is renamed
+ * to its final name. A crash in between is finished at the next open
  * (store__snap_recover).
  */
 
 #define SNAP_PREFIX "snapshot-"
+#define RECV_PREFIX "snapshot.recv-"
 
 static void snap_name(char *buf, raft_index index)
 {
     snprintf(buf, 64, SNAP_PREFIX "%016" PRIx64, index);
+}
+
+static void recv_path(const struct store *s, char *buf, raft_index index)
+{
+    char name[64];
+    snprintf(name, sizeof name, RECV_PREFIX "%016" PRIx64, index);
+    store__path(s, buf, name);
 }
 
 static int sync_dir(struct store *s)
@@ -42,7 +53,8 @@ static int sync_dir(struct store *s)
     return fsync(s->lock_fd) == 0 ? 0 : -errno;
 }
 
-/* Removes snapshot-* files other than `keep`'s, and snapshot.tmp. */
+/* Removes snapshot-* files other than `keep`'s, received files of
+ * snapshots not newer than `keep`, and snapshot.tmp. */
 static void remove_stale(struct store *s, raft_index keep)
 {
     char keep_name[64], path[PATH_MAX];
@@ -53,9 +65,12 @@ static void remove_stale(struct store *s, raft_index keep)
     }
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
-        bool snap = strncmp(de->d_name, SNAP_PREFIX, strlen(SNAP_PREFIX)) == 0;
-        if ((snap && (keep == 0 || strcmp(de->d_name, keep_name) != 0)) ||
-            strcmp(de->d_name, "snapshot.tmp") == 0) {
+        const char *n = de->d_name;
+        bool snap = strncmp(n, SNAP_PREFIX, strlen(SNAP_PREFIX)) == 0;
+        bool recv = strncmp(n, RECV_PREFIX, strlen(RECV_PREFIX)) == 0 &&
+                    strtoull(n + strlen(RECV_PREFIX), NULL, 16) <= keep;
+        if ((snap && strcmp(n, keep_name) != 0) || recv ||
+            strcmp(n, "snapshot.tmp") == 0) {
             store__path(s, path, de->d_name);
             unlink(path);
         }
@@ -66,7 +81,7 @@ static void remove_stale(struct store *s, raft_index keep)
 int store__snap_chunk(struct store *s, const struct store_op *op)
 {
     char path[PATH_MAX];
-    store__path(s, path, "snapshot.recv");
+    recv_path(s, path, op->snap.index);
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
     if (op->offset == 0) {
         flags |= O_TRUNC; /* a new transfer starts over */
@@ -105,7 +120,7 @@ int store__snap_install(struct store *s, MDB_txn *txn,
     int rv;
     char path[PATH_MAX];
     raft_index index = 0;
-    store__path(s, path, "snapshot.recv");
+    recv_path(s, path, m->index);
     rv = store__fsm_snapshot_restore(&s->fsm, txn, path, &index);
     if (rv != 0) {
         return rv;
@@ -128,7 +143,7 @@ int store__snap_install(struct store *s, MDB_txn *txn,
 int store__snap_installed(struct store *s, const struct raft_snapshot_meta *m)
 {
     char from[PATH_MAX], to[PATH_MAX], name[64];
-    store__path(s, from, "snapshot.recv");
+    recv_path(s, from, m->index);
     snap_name(name, m->index);
     store__path(s, to, name);
     if (rename(from, to) != 0) {
@@ -145,8 +160,8 @@ int store__snap_recover(struct store *s)
     char name[64], path[PATH_MAX];
     int rv = store_snapshot_meta(s, &m);
     if (rv != 0) {
-        return store__fail(s, rv, "%s: reading snapshot metadata: %s",
-                           s->dir, store_strerror(rv));
+        return store__fail(s, rv, "%s: reading snapshot metadata: %s", s->dir,
+                           store_strerror(rv));
     }
     if (m.index > 0) {
         snap_name(name, m.index);

@@ -34,7 +34,7 @@
  *  - `struct store_fsm` is embedded by value in `struct store`;
  *    `struct store_apply_result` is fixed-size with no heap pointers.
  *  - Snapshot files live in the data dir and are named by storelog:
- *    snapshot.tmp (being built), snapshot.recv (chunks from a leader),
+ *    snapshot.tmp (being built), snapshot.recv-<index> (chunks from a leader),
  *    snapshot-<index as 16 hex digits> (the current one, served by offset).
  *
  * Threads. The environment is opened with MDB_NOTLS: read transactions are
@@ -186,8 +186,8 @@ void store_load_close(struct raft_load *l);
  * The batch itself owns only its list of operations.
  */
 enum store_op_kind {
-    STORE_OP_INSTALL = 1, /* restore from snapshot.recv, reset the log */
-    STORE_OP_CHUNK,       /* write a snapshot chunk into snapshot.recv */
+    STORE_OP_INSTALL = 1, /* restore from the received file, reset the log */
+    STORE_OP_CHUNK,       /* write a snapshot chunk into its received file */
     STORE_OP_HARD_STATE,  /* term, vote */
     STORE_OP_APPEND,      /* delete stored entries >= e[0].index, then put */
     STORE_OP_APPLY,       /* apply committed entries to the state machine */
@@ -195,12 +195,12 @@ enum store_op_kind {
 };
 
 struct store_op {
-    uint8_t kind; /* enum store_op_kind */
-    struct raft_snapshot_meta snap; /* INSTALL, CHUNK */
-    uint64_t offset;                /* CHUNK */
-    struct raft_buf chunk;          /* CHUNK, borrowed */
-    raft_term term;                 /* HARD_STATE */
-    raft_id vote;                   /* HARD_STATE */
+    uint8_t kind;                     /* enum store_op_kind */
+    struct raft_snapshot_meta snap;   /* INSTALL, CHUNK */
+    uint64_t offset;                  /* CHUNK */
+    struct raft_buf chunk;            /* CHUNK, borrowed */
+    raft_term term;                   /* HARD_STATE */
+    raft_id vote;                     /* HARD_STATE */
     const struct raft_entry *entries; /* APPEND, APPLY: borrowed */
     size_t n;
     raft_index index; /* COMPACT */
@@ -224,11 +224,9 @@ bool store_batch_empty(const struct store_batch *b);
  * store_batch_append must be contiguous (index i+1 follows i). */
 int store_batch_install(struct store_batch *b,
                         const struct raft_snapshot_meta *m);
-int store_batch_chunk(struct store_batch *b,
-                      const struct raft_snapshot_meta *m, uint64_t offset,
-                      const struct raft_buf *chunk);
-int store_batch_hard_state(struct store_batch *b, raft_term term,
-                           raft_id vote);
+int store_batch_chunk(struct store_batch *b, const struct raft_snapshot_meta *m,
+                      uint64_t offset, const struct raft_buf *chunk);
+int store_batch_hard_state(struct store_batch *b, raft_term term, raft_id vote);
 int store_batch_append(struct store_batch *b, const struct raft_entry *e,
                        size_t n);
 int store_batch_apply(struct store_batch *b, const struct raft_entry *e,
@@ -255,7 +253,7 @@ struct store_write_result {
  *
  * Returns 0 and fills *r, or an error and NOTHING of the batch is applied
  * (the transaction is aborted; chunk bytes already written to
- * snapshot.recv stay, harmlessly):
+ * snapshot.recv-<index> stay, harmlessly):
  *   -ENOSPC   the LMDB map is full (MDB_MAP_FULL). The environment stays
  *             open and every read keeps working. The driver should fail the
  *             proposals waiting on this batch with ENOSPC, must NOT report

@@ -120,9 +120,9 @@ static void appends(struct store *s, raft_index *next, size_t batch,
     for (size_t it = 0; it < iters; it++) {
         for (size_t i = 0; i < batch; i++) {
             e[i] = (struct raft_entry){.index = *next + i,
-                                      .term = 1,
-                                      .type = RAFT_ENTRY_COMMAND,
-                                      .data = {payload, sizeof payload}};
+                                       .term = 1,
+                                       .type = RAFT_ENTRY_COMMAND,
+                                       .data = {payload, sizeof payload}};
         }
         store_batch_reset(&b);
         store_batch_append(&b, e, batch);
@@ -175,8 +175,8 @@ static void cmd_entry(struct raft_entry *e, raft_index index,
 typedef void (*make_fn)(struct raft_entry *e, raft_index index, size_t i,
                         void *arg);
 
-static double run_cmds(struct store *s, raft_index *next, size_t n,
-                       size_t per, make_fn make, void *arg, bool apply_only)
+static double run_cmds(struct store *s, raft_index *next, size_t n, size_t per,
+                       make_fn make, void *arg, bool apply_only)
 {
     struct raft_entry *e = calloc(per, sizeof *e);
     struct store_batch b;
@@ -259,14 +259,12 @@ static void mk_mkdir(struct raft_entry *e, raft_index index, size_t i,
     c.type = STORE_CMD_MKDIR;
     c.parent = STORE_ROOT_INO;
     c.name.base = name;
-    c.name.len = (size_t)snprintf(name, sizeof name, "dir-%zu",
-                                  *(size_t *)arg);
+    c.name.len = (size_t)snprintf(name, sizeof name, "dir-%zu", *(size_t *)arg);
     c.mode = 0755;
     cmd_entry(e, index, &c);
 }
 
-static void mk_put(struct raft_entry *e, raft_index index, size_t i,
-                   void *arg)
+static void mk_put(struct raft_entry *e, raft_index index, size_t i, void *arg)
 {
     struct mk_arg *a = arg;
     struct store_cmd c;
@@ -287,8 +285,7 @@ static uint64_t make_dir(struct store *s, raft_index *next, size_t id)
     struct store_attr at;
     run_cmds(s, next, 1, 1, mk_mkdir, &id, false);
     int len = snprintf(name, sizeof name, "dir-%zu", id);
-    int rv = store_fsm_lookup(&s->fsm, STORE_ROOT_INO, name, (size_t)len,
-                              &at);
+    int rv = store_fsm_lookup(&s->fsm, STORE_ROOT_INO, name, (size_t)len, &at);
     if (rv != 0) {
         die("lookup", rv);
     }
@@ -372,8 +369,8 @@ static void fsm_bench(struct store *s, raft_index *next, bool million)
                 break;
             }
             total += got;
-            after_len = (size_t)snprintf(after, sizeof after, "file-%08zu",
-                                         total - 1);
+            after_len =
+                (size_t)snprintf(after, sizeof after, "file-%08zu", total - 1);
         }
         double dt = now_s() - t0;
         printf("| readdir 100,000 entries%s, pages of 1000 | %.1f ms total "

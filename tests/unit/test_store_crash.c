@@ -184,8 +184,7 @@ static void verify(raft_index acked_last, raft_index acked_applied,
         rv = store_fsm_lookup(&s.fsm, STORE_ROOT_INO, name, (size_t)len, &a);
         ck_assert_msg((i <= l.applied) == (rv == 0),
                       "f%llu: lookup %d with applied %llu",
-                      (unsigned long long)i, rv,
-                      (unsigned long long)l.applied);
+                      (unsigned long long)i, rv, (unsigned long long)l.applied);
         if (rv == 0) {
             ck_assert_uint_eq(a.create_rev, i);
         }
@@ -218,8 +217,8 @@ START_TEST(test_kill_loop)
         kill(pid, SIGKILL);
         int status;
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-        ck_assert_msg(WIFSIGNALED(status),
-                      "child exited by itself (status %d)", status);
+        ck_assert_msg(WIFSIGNALED(status), "child exited by itself (status %d)",
+                      status);
         raft_index rep[2];
         ssize_t n;
         while ((n = read(fds[0], rep, sizeof rep)) == sizeof rep) {
@@ -231,8 +230,7 @@ START_TEST(test_kill_loop)
         verify(acked_last, acked_applied, gen, &last);
     }
     fprintf(stderr, "store_crash: %d kills, %llu entries, last acked %llu\n",
-            KILLS, (unsigned long long)last,
-            (unsigned long long)acked_last);
+            KILLS, (unsigned long long)last, (unsigned long long)acked_last);
     ck_assert_uint_gt(acked_last, 0);
 }
 END_TEST

@@ -54,9 +54,9 @@ static void mk(struct ents *x, raft_index idx, size_t n, raft_term term)
     ck_assert_uint_le(n, 64);
     x->n = n;
     for (size_t i = 0; i < n; i++) {
-        int len = snprintf(x->data[i], sizeof x->data[i], "e%llu-t%llu",
-                           (unsigned long long)(idx + i),
-                           (unsigned long long)term);
+        int len =
+            snprintf(x->data[i], sizeof x->data[i], "e%llu-t%llu",
+                     (unsigned long long)(idx + i), (unsigned long long)term);
         x->e[i].index = idx + i;
         x->e[i].term = term;
         x->e[i].type = RAFT_ENTRY_COMMAND;
@@ -98,8 +98,8 @@ static void expect_log(raft_index lo, raft_index hi, const raft_term *terms)
     ck_assert_uint_eq(n, hi - lo + 1);
     for (size_t i = 0; i < n; i++) {
         char want[32];
-        snprintf(want, sizeof want, "e%llu-t%llu",
-                 (unsigned long long)(lo + i), (unsigned long long)terms[i]);
+        snprintf(want, sizeof want, "e%llu-t%llu", (unsigned long long)(lo + i),
+                 (unsigned long long)terms[i]);
         ck_assert_uint_eq(es[i].index, lo + i);
         ck_assert_uint_eq(es[i].term, terms[i]);
         ck_assert_uint_eq(es[i].type, RAFT_ENTRY_COMMAND);
@@ -393,7 +393,7 @@ START_TEST(test_chunk_read)
     ck_assert(r.synced);
     store_write_result_close(&r);
     store_batch_close(&b);
-    snprintf(path, sizeof path, "%s/snapshot.recv", dir);
+    snprintf(path, sizeof path, "%s/snapshot.recv-0000000000000007", dir);
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     ck_assert_uint_eq(fread(buf, 1, sizeof buf, f), 11);
@@ -472,7 +472,7 @@ static Suite *store_log_suite(void)
     TCase *tc;
 #define ADD(name, fn)                                                          \
     tc = tcase_create(name);                                                   \
-    tcase_add_checked_fixture(tc, setup, teardown);                           \
+    tcase_add_checked_fixture(tc, setup, teardown);                            \
     tcase_add_test(tc, fn);                                                    \
     suite_add_tcase(s, tc)
     ADD("append_read", test_append_read);

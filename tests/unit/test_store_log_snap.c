@@ -100,8 +100,7 @@ static void fill(struct store *s, raft_index from, size_t n,
         e[i].type = RAFT_ENTRY_COMMAND;
         e[i].data.len = STORE_FSM_ENVELOPE + enc.len;
         e[i].data.base = calloc(1, e[i].data.len);
-        memcpy((char *)e[i].data.base + STORE_FSM_ENVELOPE, enc.base,
-               enc.len);
+        memcpy((char *)e[i].data.base + STORE_FSM_ENVELOPE, enc.base, enc.len);
         free(enc.base);
     }
     store_batch_init(&b);

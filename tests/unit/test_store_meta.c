@@ -159,8 +159,7 @@ START_TEST(test_foreign_node)
     struct store s;
     create_store();
     unsigned long long before = fingerprint();
-    ck_assert_int_eq(open_as(&s, "alpha", 2, true, 0),
-                     STORE_ERR_FOREIGN_NODE);
+    ck_assert_int_eq(open_as(&s, "alpha", 2, true, 0), STORE_ERR_FOREIGN_NODE);
     ck_assert_ptr_nonnull(strstr(store_errmsg(&s), "node 1, not node 2"));
     ck_assert(fingerprint() == before);
 }
@@ -343,7 +342,7 @@ static Suite *store_meta_suite(void)
     TCase *tc;
 #define ADD(name, fn)                                                          \
     tc = tcase_create(name);                                                   \
-    tcase_add_checked_fixture(tc, setup, teardown);                           \
+    tcase_add_checked_fixture(tc, setup, teardown);                            \
     tcase_add_test(tc, fn);                                                    \
     suite_add_tcase(s, tc)
     ADD("create_reopen", test_create_reopen);
