@@ -70,6 +70,20 @@ static void pick_params(struct sim *s)
     p->max_inflight = (unsigned)sim_rng_between(g, 1, 8);
     p->chunk_bytes = (uint32_t)sim_rng_between(g, 8, 128);
     p->trailing = sim_rng_below(g, 20);
+    if (sim_rng_chance(g, 2500)) {
+        /* An extreme seed: lossy slow network, membership churn, tiny
+         * snapshots and messages. */
+        p->drop = (unsigned)sim_rng_below(g, 3000);
+        p->delay_max = p->delay_min +
+                       (unsigned)sim_rng_below(g, p->election_timeout / 3);
+        p->w_change = (unsigned)sim_rng_between(g, 5, 25);
+        p->w_transfer = (unsigned)sim_rng_between(g, 0, 10);
+        p->snapshot_every = (unsigned)sim_rng_between(g, 1, 5);
+        p->chunk_bytes = (uint32_t)sim_rng_between(g, 8, 24);
+        p->trailing = sim_rng_below(g, 3);
+        p->max_append_bytes = (size_t)sim_rng_between(g, 64, 512);
+        p->max_inflight = (unsigned)sim_rng_between(g, 1, 4);
+    }
 }
 
 void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
@@ -91,11 +105,13 @@ void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
     sim_tracef(s, "seed %llu: %u voters + %u spares, election %ums, "
                "heartbeat %ums, delay %u-%ums, drop %u/10000, dup %u/10000, "
                "garbage every %ums, pre-vote %d, check-quorum %d, snapshot "
-               "every %u", U(seed), s->n_voters, SIM_SPARES,
+               "every %u, chunk %u, append bytes %zu, inflight %u, trailing "
+               "%llu", U(seed), s->n_voters, SIM_SPARES,
                s->p.election_timeout, s->p.heartbeat_interval,
                s->p.delay_min, s->p.delay_max, s->p.drop, s->p.dup,
                s->p.garbage_every, s->p.pre_vote, s->p.check_quorum,
-               s->p.snapshot_every);
+               s->p.snapshot_every, s->p.chunk_bytes, s->p.max_append_bytes,
+               s->p.max_inflight, U(s->p.trailing));
 
     /* Bootstrap: every initial member persists the same first entry. */
     struct raft_config c;

@@ -315,8 +315,14 @@ void sim_liveness_probe(struct sim *s)
         const struct raft_entry *e =
             n->alive ? raft_entry_at(n->r, s->probe_index) : NULL;
         unsigned k, v;
-        if (e != NULL && e->term == s->probe_term &&
-            raft_commit_index(n->r) >= s->probe_index &&
+        const struct sim_commit_rec *rec =
+            s->probe_index <= s->chk.commit_max ? &s->chk.cm[s->probe_index]
+                                                : NULL;
+        /* The entry may already be compacted into a snapshot: ask the
+         * checker's record of committed entries. */
+        bool committed = rec != NULL && rec->set &&
+                         rec->term == s->probe_term;
+        if (n->alive && committed &&
             sim_durable_majority(s, raft_configuration(n->r), s->probe_index,
                                  s->probe_term, &k, &v)) {
             sim_tracef(s, "LIVENESS: %llu/%llu committed on %u of %u voters "
@@ -325,7 +331,7 @@ void sim_liveness_probe(struct sim *s)
             s->phase = SIM_PHASE_DONE;
             return;
         }
-        if (l == n && e != NULL && e->term == s->probe_term) {
+        if (l == n && (committed || (e != NULL && e->term == s->probe_term))) {
             return; /* still on its way */
         }
         s->probe_active = false;
