@@ -135,6 +135,7 @@ struct raft {
     size_t n_freads, cap_freads;
     uint64_t read_seq;   /* last read-index round started */
     uint64_t read_acked; /* last round confirmed by a quorum */
+    bool read_round_wanted; /* reads wait for a round not yet started */
     raft_id transfer_target;
     raft_time transfer_deadline;
 
@@ -280,6 +281,8 @@ void raft__recv_read_index(struct raft *r, const struct raft_message *m);
 void raft__recv_read_index_resp(struct raft *r, const struct raft_message *m);
 /* Leader: a quorum may have acked newer rounds, or the no-op committed. */
 void raft__reads_progress(struct raft *r);
+/* raft_ready(): start the read round the pending reads need. */
+void raft__reads_flush(struct raft *r);
 /* Leadership ended: fail every pending read. */
 void raft__reads_fail(struct raft *r, int status);
 /* Follower: the leader changed, or (tick) reads waited too long. */

@@ -83,7 +83,7 @@ static uint64_t quorum_seq(struct raft *r)
 void raft__reads_progress(struct raft *r)
 {
     size_t i, k;
-    int rounds = 0;
+    uint64_t q;
     if (r->role != RAFT_LEADER || r->n_reads == 0) {
         return;
     }
@@ -98,29 +98,35 @@ void raft__reads_progress(struct raft *r)
             r->reads[i].seq = r->read_seq + 1;
         }
     }
-    for (;;) {
-        uint64_t q = quorum_seq(r);
-        if (q > r->read_acked) {
-            r->read_acked = q;
+    q = quorum_seq(r);
+    if (q > r->read_acked) {
+        r->read_acked = q;
+    }
+    /* Step 3: a round that started after a read and was acked by a majority
+     * proves we were still leader when the read arrived. */
+    for (i = 0, k = 0; i < r->n_reads; i++) {
+        if (r->reads[i].seq <= r->read_acked) {
+            release(r, &r->reads[i], 0);
+        } else {
+            r->reads[k++] = r->reads[i];
         }
-        /* Step 3: a round that started after a read and was acked by a
-         * majority proves we were still leader when the read arrived. */
-        for (i = 0, k = 0; i < r->n_reads; i++) {
-            if (r->reads[i].seq <= r->read_acked) {
-                release(r, &r->reads[i], 0);
-            } else {
-                r->reads[k++] = r->reads[i];
-            }
-        }
-        r->n_reads = k;
-        /* Batching: one round outstanding at a time; reads that arrived
-         * meanwhile wait for the next one. */
-        if (r->n_reads == 0 || r->read_seq != r->read_acked || rounds++) {
-            break;
-        }
+    }
+    r->n_reads = k;
+    /* Batching: the next round starts when the update is collected, so it
+     * covers every read asked until then; one round is out at a time. */
+    r->read_round_wanted = r->n_reads > 0;
+}
+
+void raft__reads_flush(struct raft *r)
+{
+    if (r->role == RAFT_LEADER && r->read_round_wanted &&
+        r->read_seq == r->read_acked && r->n_reads > 0 &&
+        raft__log_term(&r->log, r->commit) == r->term) {
         r->read_seq++;
         raft__bcast_heartbeat(r);
+        raft__reads_progress(r); /* a single voter confirms at once */
     }
+    r->read_round_wanted = false;
 }
 
 void raft__reads_fail(struct raft *r, int status)
