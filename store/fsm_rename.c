@@ -92,16 +92,21 @@ static int check(struct fsm_op *op, struct side *src, struct side *dst,
     bool inside;
     int rv;
 
-    if (!src->exists || (exchange && !dst->exists)) {
+    /* In the order Linux checks (do_renameat2, then vfs_rename). */
+    if (!src->exists) {
+        *status = -ENOENT;
+        return 0;
+    }
+    if ((op->cmd->flags & STORE_RENAME_NOREPLACE) && dst->exists) {
+        *status = -EEXIST; /* even onto itself */
+        return 0;
+    }
+    if (exchange && !dst->exists) {
         *status = -ENOENT;
         return 0;
     }
     if (dst->exists && dst->node.ino == src->node.ino) {
         return 0; /* the same file: rename(2) does nothing */
-    }
-    if ((op->cmd->flags & STORE_RENAME_NOREPLACE) && dst->exists) {
-        *status = -EEXIST;
-        return 0;
     }
     /* A directory cannot move into its own subtree (nor, in an exchange,
      * the other one into its subtree). */

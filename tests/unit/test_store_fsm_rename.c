@@ -162,6 +162,9 @@ START_TEST(test_rename_same_inode)
                               STORE_RENAME_EXCHANGE, NULL), 0);
     ck_assert(h_exists(&h, "f"));
     ck_assert(h_exists(&h, "d"));
+    /* NOREPLACE onto itself: the name exists (Linux checks this first). */
+    assert_rename_fails(&h, ROOT, "f", ROOT, "f", STORE_RENAME_NOREPLACE,
+                        -EEXIST);
     h_close(&h);
 }
 END_TEST
