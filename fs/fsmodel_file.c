@@ -77,7 +77,7 @@ size_t fs_model_file_read(const struct fs_model_file *f, uint64_t off,
 {
     size_t n;
     *out = NULL;
-    if (!f->readable || off >= f->len) {
+    if ((f->append && !f->readable) || off >= f->len) {
         return 0;
     }
     n = f->len - (size_t)off;
