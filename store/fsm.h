@@ -142,6 +142,45 @@ int store__fsm_open(struct store_fsm *f, MDB_txn *txn);
 void store__fsm_close(struct store_fsm *f);
 
 /*
+ * What each command does and the status it can yield (checks happen in
+ * this order; the first failing one decides; a failed command changes
+ * nothing). "name" errors: -ENAMETOOLONG (> 255 bytes), -EINVAL (empty,
+ * '/' or NUL inside, "." or ".."). "parent" errors: -ENOENT (no such
+ * inode), -ENOTDIR (not a directory).
+ *
+ *   create   name, parent; exists and EXCL: -EEXIST; exists, a directory:
+ *            -EISDIR; exists, a symlink: -EEXIST (the kernel resolves
+ *            symlinks before it creates); exists, a file: 0 and that file,
+ *            emptied (or set to the value) if TRUNC, else untouched; new:
+ *            the next inode number, the value if VALUE. Value over
+ *            STORE_FSM_VALUE_HARD_MAX: -EFBIG.
+ *   put      -ENOENT, -EISDIR, -EINVAL (symlink), -EFBIG (hard max).
+ *   append   as put; -EFBIG if the new size exceeds max_size (0: none) or
+ *            the hard max. Empty data: 0, nothing changes.
+ *   setattr  -EINVAL (unknown mask bits), -ENOENT; with SIZE: -EISDIR,
+ *            -EINVAL (symlink), -EFBIG; size truncates or zero-extends and
+ *            sets mtime; ctime is always the command's time.
+ *   unlink   name, parent, -ENOENT, -EISDIR (a directory, as Linux).
+ *   mkdir    name, parent, -EEXIST. Parent nlink + 1.
+ *   rmdir    name, parent, -ENOENT, -ENOTDIR, -ENOTEMPTY. Parent nlink - 1.
+ *   symlink  name, target: -ENOENT (empty), -ENAMETOOLONG (> 4095), -EINVAL
+ *            (NUL inside); parent; -EEXIST. Mode 0777.
+ *   rename   -EINVAL (unknown flags, NOREPLACE|EXCHANGE), names, parents;
+ *            source missing -ENOENT; NOREPLACE and target exists -EEXIST
+ *            (even the same name); EXCHANGE and target missing -ENOENT;
+ *            same inode: 0, nothing changes; a directory into its own
+ *            subtree (or, exchanging, the other way round) -EINVAL;
+ *            replacing: dir over non-dir -ENOTDIR, non-dir over dir -EISDIR,
+ *            over a non-empty dir -ENOTEMPTY; the replaced inode and its
+ *            value are deleted. A directory moves as one entry.
+ *
+ * Every change sets the changed inodes' ctime (and mtime for content) to
+ * the command's time and their mod_rev to the entry's index; a directory
+ * whose entries change gets mtime, ctime and mod_rev too. atime is only
+ * set by setattr (the store is effectively noatime).
+ */
+
+/*
  * Applies one committed entry at `index` (== e->index) in the write txn
  * `txn`, and records index and e->term as applied in the same txn.
  *

@@ -314,6 +314,195 @@ START_TEST(test_build_errors)
 }
 END_TEST
 
+/* ---- Files with a valid checksum but bad content (a buggy leader). ---- */
+
+struct rec {
+    uint8_t db;
+    uint8_t k[FSM_SNAP_KEY_MAX];
+    size_t kl;
+    uint8_t *v; /* points into the parsed buffer */
+    size_t vl;
+};
+
+#define MAX_RECS 64
+
+/* Splits a valid snapshot into its header and records. */
+static size_t parse(uint8_t *buf, size_t len, uint8_t *hdr, struct rec *r)
+{
+    size_t pos = FSM_SNAP_HDR_LEN;
+    size_t n = 0;
+
+    memcpy(hdr, buf, FSM_SNAP_HDR_LEN);
+    while (buf[pos] != FSM_DB_END) {
+        ck_assert_uint_lt(n, MAX_RECS);
+        r[n].db = buf[pos];
+        r[n].kl = (size_t)buf[pos + 1] << 8 | buf[pos + 2];
+        r[n].vl = fsm__get_u32(buf + pos + 3);
+        memcpy(r[n].k, buf + pos + 7, r[n].kl);
+        r[n].v = buf + pos + 7 + r[n].kl;
+        pos += 7 + r[n].kl + r[n].vl;
+        n++;
+    }
+    ck_assert_uint_eq(pos + 13, len);
+    return n;
+}
+
+/* Writes header + records + trailer with a correct CRC; `count` is the
+ * record count written in the trailer. */
+static void emit(const char *path, const uint8_t *hdr, const struct rec *r,
+                 size_t n, uint64_t count)
+{
+    struct fsm_crc crc;
+    uint8_t rh[7], end[13];
+    FILE *f = fopen(path, "wb");
+
+    ck_assert_ptr_nonnull(f);
+    fsm__crc_init(&crc);
+#define PUT(p, l)                                                              \
+    do {                                                                       \
+        fsm__crc_update(&crc, p, l);                                           \
+        ck_assert_uint_eq(fwrite(p, 1, l, f), l);                              \
+    } while (0)
+    PUT(hdr, FSM_SNAP_HDR_LEN);
+    for (size_t i = 0; i < n; i++) {
+        rh[0] = r[i].db;
+        rh[1] = (uint8_t)(r[i].kl >> 8);
+        rh[2] = (uint8_t)r[i].kl;
+        fsm__put_u32(rh + 3, (uint32_t)r[i].vl);
+        PUT(rh, 7);
+        PUT(r[i].k, r[i].kl);
+        if (r[i].vl > 0) {
+            PUT(r[i].v, r[i].vl);
+        }
+    }
+    end[0] = FSM_DB_END;
+    fsm__put_u64(end + 1, count);
+    PUT(end, 9);
+#undef PUT
+    fsm__put_u32(end + 9, fsm__crc_value(&crc));
+    ck_assert_uint_eq(fwrite(end + 9, 1, 4, f), 4);
+    fclose(f);
+}
+
+/* The index of the first record of db (asserts there is one). */
+static size_t first_of(const struct rec *r, size_t n, uint8_t db)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].db == db) {
+            return i;
+        }
+    }
+    ck_abort_msg("no record of db %u", db);
+    return 0;
+}
+
+START_TEST(test_forged_content_rejected)
+{
+    struct h a, b;
+    char path[128], bad[128];
+    raft_index index;
+    uint64_t size;
+    uint8_t *buf, hdr[FSM_SNAP_HDR_LEN], h2[FSM_SNAP_HDR_LEN], vcopy[128];
+    struct rec r[MAX_RECS], m[MAX_RECS + 1];
+    size_t len, n, i;
+    void *d1, *d2;
+    size_t l1, l2;
+
+    h_init(&a);
+    h_init(&b);
+    ck_assert_int_eq(h_mkdir(&a, ROOT, "d", NULL), 0);
+    ck_assert_int_eq(h_create(&a, ROOT, "f", 0, "value", NULL), 0);
+    ck_assert_int_eq(h_create(&a, ROOT, "g", 0, "other", NULL), 0);
+    ck_assert_int_eq(h_create(&b, ROOT, "mine", 0, "keep", NULL), 0);
+    snap_path(&a, path, sizeof path);
+    snprintf(bad, sizeof bad, "%s/forged", b.dir);
+    build(&a, path, &index, &size);
+    buf = slurp(path, &len);
+    n = parse(buf, len, hdr, r);
+    h_dump(&b, &d1, &l1);
+
+#define RESET() memcpy(m, r, sizeof r)
+#define REFUSED(mm, nn, count, want)                                           \
+    do {                                                                       \
+        emit(bad, hdr, mm, nn, count);                                         \
+        ck_assert_int_eq(restore(&b, bad, &index), want);                      \
+    } while (0)
+
+    /* Control: the re-emitted file is accepted by verify. */
+    RESET();
+    emit(bad, hdr, m, n, n);
+    ck_assert_int_eq(store__fsm_snapshot_verify(bad, NULL, NULL), 0);
+
+    /* Record count. */
+    RESET();
+    REFUSED(m, n, n + 1, STORE_ERR_CORRUPT);
+    /* Two inode records swapped (out of key order). */
+    RESET();
+    i = first_of(r, n, FSM_DB_INODE);
+    m[i] = r[i + 1];
+    m[i + 1] = r[i];
+    REFUSED(m, n, n, STORE_ERR_CORRUPT);
+    /* A duplicated dirent. */
+    RESET();
+    i = first_of(r, n, FSM_DB_DIRENT);
+    memmove(m + i + 1, m + i, (n - i) * sizeof m[0]);
+    REFUSED(m, n + 1, n + 1, STORE_ERR_CORRUPT);
+    /* A dirent name with a '/'. */
+    RESET();
+    m[i].k[8] = '/';
+    REFUSED(m, n, n, STORE_ERR_CORRUPT);
+    /* A record of an earlier DBI after a later one. */
+    RESET();
+    i = first_of(r, n, FSM_DB_DATA);
+    m[i].db = FSM_DB_DIRENT;
+    REFUSED(m, n, n, STORE_ERR_CORRUPT);
+    /* An unknown DBI number. */
+    m[i].db = FSM_DB_N;
+    REFUSED(m, n, n, STORE_ERR_CORRUPT);
+    /* An empty data value. */
+    RESET();
+    m[i].vl = 0;
+    REFUSED(m, n, n, STORE_ERR_CORRUPT);
+    /* An inode of an unknown type. */
+    RESET();
+    i = first_of(r, n, FSM_DB_INODE) + 1;
+    memcpy(vcopy, r[i].v, r[i].vl);
+    m[i].v = vcopy;
+    vcopy[1] = 9;
+    REFUSED(m, n, n, STORE_ERR_CORRUPT);
+    /* No root inode. */
+    RESET();
+    i = first_of(r, n, FSM_DB_INODE);
+    memmove(m + i, m + i + 1, (n - i - 1) * sizeof m[0]);
+    REFUSED(m, n - 1, n - 1, STORE_ERR_CORRUPT);
+    /* No state record. */
+    RESET();
+    REFUSED(m + 1, n - 1, n - 1, STORE_ERR_CORRUPT);
+    /* Header and state record disagree. */
+    RESET();
+    memcpy(h2, hdr, sizeof h2);
+    fsm__put_u64(h2 + 16, index + 1);
+    emit(bad, h2, m, n, n);
+    ck_assert_int_eq(restore(&b, bad, &index), STORE_ERR_CORRUPT);
+    /* A version this code does not know, checksum and all. */
+    fsm__put_u32(h2 + 8, FSM_SNAP_VERSION + 1);
+    emit(bad, h2, m, n, n);
+    ck_assert_int_eq(restore(&b, bad, &index), STORE_ERR_VERSION);
+#undef REFUSED
+#undef RESET
+
+    /* b is untouched by all of it. */
+    h_dump(&b, &d2, &l2);
+    ck_assert_uint_eq(l1, l2);
+    ck_assert_mem_eq(d1, d2, l1);
+    free(d1);
+    free(d2);
+    free(buf);
+    h_close(&a);
+    h_close(&b);
+}
+END_TEST
+
 /* Known answers (RFC 3720 B.4 and the usual check value). */
 START_TEST(test_crc32c)
 {
@@ -354,6 +543,7 @@ static Suite *snapshot_suite(void)
 
     tc = tcase_create("corrupt");
     tcase_add_test(tc, test_corrupt_rejected);
+    tcase_add_test(tc, test_forged_content_rejected);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
