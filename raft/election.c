@@ -61,9 +61,10 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
                     (unsigned long long)term);
     }
     /* Paper Fig. 2: only a leader's message or a granted vote resets the
-     * timer of a follower; a stream of higher-term vote requests that it
-     * rejects must not keep it from ever campaigning. */
-    if (r->role != RAFT_FOLLOWER || leader != 0) {
+     * timer. A candidate that steps down on a higher-term request keeps its
+     * deadline: resetting it would let a stale candidate whose requests
+     * keep arriving first win the race for every term. */
+    if (r->role == RAFT_LEADER || leader != 0) {
         raft__reset_election_timer(r);
     }
     r->role = RAFT_FOLLOWER;

@@ -176,7 +176,7 @@ static bool ahead_of_us(const struct raft *r, const struct raft_message *m)
     raft_term t = raft__log_last_term(&r->log);
     return m->vote.last_term > t ||
            (m->vote.last_term == t &&
-            m->vote.last_index > raft__log_last(&r->log));
+            m->vote.last_index >= raft__log_last(&r->log));
 }
 
 int raft_step(struct raft *r, raft_time now, const struct raft_message *m)
@@ -199,11 +199,12 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m)
      * leaders: a joining node knows no one yet, and a lagging follower may
      * not know a newer leader added after its log (a stale one gets our
      * term in answer, or it would never step down).
-     * Vote requests from a candidate whose log is strictly more up to date
-     * than ours are answered too: it may know a configuration that we do
-     * not have yet and that needs our vote (a stale node would otherwise
-     * block every election); one that is not ahead could not win our vote
-     * anyway (§5.4.1), so ignoring it only spares us a term bump. */
+     * Vote requests from a candidate whose log is at least as up to date
+     * as ours are answered too: it may know a configuration that we do not
+     * have yet and that needs our vote (a stale node would otherwise block
+     * every election), or be a leader that removed itself and must finish
+     * the change; one that is behind could not win our vote anyway
+     * (§5.4.1), so ignoring it only spares us a term bump. */
     if (!known && !is_leader_msg(m->type) &&
         !(m->type == RAFT_MSG_VOTE && ahead_of_us(r, m))) {
         raft__trace(r, "message type %u from unknown %llu ignored",

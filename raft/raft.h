@@ -312,8 +312,8 @@ void raft_free(struct raft *r);
  * return RAFT_ERR_INVALID and change nothing. Messages from servers outside
  * the configuration are ignored except APPEND/HEARTBEAT/SNAPSHOT (handled as
  * from any leader: accepted at a term >= ours, else answered with our
- * term), and VOTE from a candidate whose log is strictly more up to date
- * than ours: a joining node knows no one, and a lagging node may not yet
+ * term), and VOTE from a candidate whose log is at least as up to date
+ * as ours: a joining node knows no one, and a lagging node may not yet
  * know a leader or candidate added after its log ends (Raft's safety does
  * not depend on the sender being a member). The message stays the
  * caller's. */
