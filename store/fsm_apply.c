@@ -438,9 +438,10 @@ int store__fsm_apply(struct store_fsm *f, MDB_txn *txn, raft_index index,
     if (rv != 0) {
         return rv == FSM_ABSENT ? STORE_ERR_CORRUPT : rv;
     }
+    /* Raft paper Figure 2 (lastApplied): entries are applied once, in log
+     * order. lastApplied lives in the same txn as the effects, so the replay
+     * of the log after a restart skips exactly what was applied. */
     if (index <= st.applied) {
-        /* Replay after a crash: this entry's effects were committed in the
-         * same txn as the applied index that covers it. */
         res->skipped = true;
         return 0;
     }

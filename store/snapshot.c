@@ -9,6 +9,10 @@
 #include "fsm_internal.h"
 
 /*
+ * Raft paper §7: a snapshot is the state machine as of the last included
+ * index, with that entry's term; it is taken from one LMDB read txn, so the
+ * writer keeps applying meanwhile (the copy-on-write of thesis §5.2).
+ *
  * Snapshot file (all integers big-endian):
  *
  *   header, 48 bytes
