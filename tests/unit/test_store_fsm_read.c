@@ -1,4 +1,5 @@
 /* Unit tests of the state machine's reads (store/fsm_read.c). */
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include "test_store_fsm_harness.h"
@@ -337,6 +338,111 @@ START_TEST(test_statfs_space)
 }
 END_TEST
 
+/* Reads on one thread while another commits (the env is MDB_NOTLS): every
+ * read sees some committed state, never an error or a torn directory. */
+struct writer {
+    struct h *h;
+    struct raft_entry *e;
+    size_t n;
+    int failures;
+    volatile int done;
+};
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+
+    for (size_t i = 0; i < w->n; i += 10) {
+        MDB_txn *txn;
+        if (mdb_txn_begin(w->h->env, NULL, 0, &txn) != 0) {
+            w->failures++;
+            break;
+        }
+        for (size_t j = i; j < i + 10 && j < w->n; j++) {
+            struct store_apply_result res;
+            if (store__fsm_apply(&w->h->f, txn, w->e[j].index, &w->e[j],
+                                 &res) != 0 || res.status != 0) {
+                w->failures++;
+            }
+        }
+        if (mdb_txn_commit(txn) != 0) {
+            w->failures++;
+        }
+    }
+    __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+START_TEST(test_reads_while_writing)
+{
+    enum { N = 3000 };
+    static struct raft_entry e[N];
+    struct h h;
+    struct store_attr d, a;
+    struct store_cmd c;
+    struct writer w;
+    pthread_t t;
+    int rounds = 0;
+    int last_count = 0;
+
+    h_init(&h);
+    ck_assert_int_eq(h_mkdir(&h, ROOT, "d", &d), 0);
+    store_cmd_init(&c);
+    c.type = STORE_CMD_CREATE;
+    c.parent = d.ino;
+    c.flags = STORE_CREATE_VALUE;
+    for (size_t i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "f%05zu", i);
+        c.name = h_str(name);
+        c.data = h_str(name);
+        h_entry(&h, &c, h.next + i, &e[i]);
+    }
+    w.h = &h;
+    w.e = e;
+    w.n = N;
+    w.failures = 0;
+    w.done = 0;
+    ck_assert_int_eq(pthread_create(&t, NULL, writer_main, &w), 0);
+    while (!__atomic_load_n(&w.done, __ATOMIC_ACQUIRE) || rounds < 3) {
+        struct pager p;
+        int rv;
+        memset(&p, 0, sizeof p);
+        p.page_room = N + 1;
+        rv = store_fsm_readdir(&h.f, d.ino, NULL, 0, rounds % 2 == 0, 0,
+                               pager_cb, &p);
+        ck_assert_int_ge(rv, last_count); /* never goes backwards */
+        last_count = rv;
+        if (rv > 0) {
+            /* The last listed file exists, with its whole value. */
+            void *buf;
+            size_t len;
+            ck_assert_int_eq(store_fsm_lookup(&h.f, d.ino, p.last,
+                                              p.last_len, &a), 0);
+            ck_assert_int_eq(store_fsm_read_all(&h.f, a.ino, &buf, &len,
+                                                NULL), 0);
+            ck_assert_uint_eq(len, p.last_len);
+            ck_assert_mem_eq(buf, p.last, len);
+            free(buf);
+        }
+        rounds++;
+    }
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(w.failures, 0);
+    {
+        struct pager p;
+        memset(&p, 0, sizeof p);
+        p.page_room = N + 1;
+        ck_assert_int_eq(store_fsm_readdir(&h.f, d.ino, NULL, 0, false, 0,
+                                           pager_cb, &p), N);
+    }
+    for (size_t i = 0; i < N; i++) {
+        free(e[i].data.base);
+    }
+    h_close(&h);
+}
+END_TEST
+
 static Suite *read_suite(void)
 {
     Suite *s = suite_create("store_fsm_read");
@@ -352,6 +458,11 @@ static Suite *read_suite(void)
     tc = tcase_create("readdir");
     tcase_add_test(tc, test_readdir_small);
     tcase_add_test(tc, test_readdir_huge);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("threads");
+    tcase_add_test(tc, test_reads_while_writing);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
