@@ -155,7 +155,10 @@ void raft__recv_snapshot(struct raft *r, const struct raft_message *m)
     if (r->has_chunk) {
         return; /* one chunk per update; the leader will resend */
     }
-    if (s->offset == 0) {
+    if (s->offset == 0 &&
+        !(r->rx_active && r->rx_index == s->index &&
+          r->rx_term == s->snap_term && r->rx_size == s->size)) {
+        /* A new transfer (or a new snapshot) starts over. */
         r->rx_active = true;
         r->rx_index = s->index;
         r->rx_term = s->snap_term;
