@@ -37,6 +37,28 @@
  *    snapshot.tmp (being built), snapshot.recv-<index> (chunks from a leader),
  *    snapshot-<index as 16 hex digits> (the current one, served by offset).
  *
+ * ON-DISK LAYOUT (storelog's part; the fsm's DBIs are drawn in fsm.h and
+ * snapshot.c). All integers big-endian unless said otherwise.
+ *
+ *   "log"   key   +--------------+
+ *                 | u64 index    |   memcmp order == numeric order
+ *                 +--------------+
+ *           value +-------------+---------+-----------------------------+
+ *                 | u64 term    | u8 type | data (value size - 9 bytes) |
+ *                 +-------------+---------+-----------------------------+
+ *
+ *   "meta"  "format"  -> u32 STORE_FORMAT_VERSION
+ *           "cluster" -> cluster id bytes (no NUL)
+ *           "node"    -> u64 node id
+ *           "hard"    -> u64 term | u64 vote
+ *           "snap"    -> u64 index | u64 term | u64 size | config bytes
+ *           "conf"    -> u64 index | config bytes  (last applied CONFIG)
+ *   config bytes: raft.h's little-endian configuration encoding.
+ *
+ * Durability: MDB_NOTLS | MDB_NOMETASYNC, plus mdb_env_sync(env, 1) after
+ * every commit that holds log, hard-state or snapshot changes: 2 fdatasyncs
+ * per durable batch, 1 per apply/compact-only batch (env.c explains why).
+ *
  * Threads. The environment is opened with MDB_NOTLS: read transactions are
  * not bound to a thread, so the loop thread may run short read transactions
  * (every read call below opens and closes its own) while ONE writer thread
