@@ -156,7 +156,24 @@ check_eq() {
     if [ "$2" = "$3" ]; then it_pass "$1"; else it_fail "$1: expected '$2', got '$3'"; fi
 }
 
+# Stops the cluster gracefully and fails the test if any node reported a
+# sanitizer error (ASan, UBSan, LeakSanitizer) or exited abnormally.
+it_check_logs() {
+    local f
+    if [ -f "$IT_DIR/c/size" ]; then
+        bash "$IT_CLUSTER" stop "$IT_DIR/c" >/dev/null 2>&1 || true
+    fi
+    for f in "$IT_DIR"/c/n*.log "$IT_DIR"/*.log "$IT_DIR"/*/log; do
+        [ -f "$f" ] || continue
+        if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:|Assertion .* failed" "$f"; then
+            it_fail "sanitizer or assertion report in $f:"
+            grep -E -A12 "AddressSanitizer|LeakSanitizer|runtime error:|Assertion .* failed" "$f" | head -40
+        fi
+    done
+}
+
 it_done() {
+    it_check_logs
     echo "$IT_PASSED passed, $IT_FAILED failed"
     [ "$IT_FAILED" -eq 0 ]
 }
