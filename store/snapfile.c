@@ -264,6 +264,9 @@ int store_snapshot_read(struct store *s, raft_index index, uint64_t offset,
     }
     size_t done = 0;
     int rv = 0;
+    if (len > INT_MAX) {
+        len = INT_MAX; /* the count is returned as an int */
+    }
     while (done < len) {
         ssize_t n = pread(fd, (uint8_t *)buf + done, len - done,
                           (off_t)(offset + done));
