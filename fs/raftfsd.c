@@ -213,7 +213,9 @@ static int start_node(struct fs_daemon *d, struct raft_load *l)
     no.op_timeout_ms = d->cfg.op_timeout_ms;
     no.election_timeout_ms = d->cfg.election_timeout_ms;
     no.snapshot_entries = d->cfg.snapshot_entries;
-    no.snapshot_bytes = 0;
+    /* The core keeps the log since the last snapshot in memory: bound it
+     * in bytes too (large values), not only in entries. */
+    no.snapshot_bytes = 64u << 20;
     no.log = node_log;
     no.log_data = d;
     fs__storage_iface(d, &st);
