@@ -171,14 +171,6 @@ static void reply_stale(struct raft *r, const struct raft_message *m)
     }
 }
 
-static bool ahead_of_us(const struct raft *r, const struct raft_message *m)
-{
-    raft_term t = raft__log_last_term(&r->log);
-    return m->vote.last_term > t ||
-           (m->vote.last_term == t &&
-            m->vote.last_index >= raft__log_last(&r->log));
-}
-
 int raft_step(struct raft *r, raft_time now, const struct raft_message *m)
 {
     bool known;
@@ -199,14 +191,13 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m)
      * leaders: a joining node knows no one yet, and a lagging follower may
      * not know a newer leader added after its log (a stale one gets our
      * term in answer, or it would never step down).
-     * Vote requests from a candidate whose log is at least as up to date
-     * as ours are answered too: it may know a configuration that we do not
-     * have yet and that needs our vote (a stale node would otherwise block
-     * every election), or be a leader that removed itself and must finish
-     * the change; one that is behind could not win our vote anyway
-     * (§5.4.1), so ignoring it only spares us a term bump. */
-    if (!known && !is_leader_msg(m->type) &&
-        !(m->type == RAFT_MSG_VOTE && ahead_of_us(r, m))) {
+     * Vote requests are answered whoever asks (§5.2): the candidate may
+     * know a configuration that we do not have yet and that needs our vote,
+     * or be a leader that removed itself and must finish the change; and a
+     * request we reject still tells us the term, without which a stale
+     * node keeps losing every race. Removed servers cannot disrupt a
+     * healthy cluster: leases (thesis §4.2.3) and pre-vote hold them off. */
+    if (!known && !is_leader_msg(m->type) && m->type != RAFT_MSG_VOTE) {
         raft__trace(r, "message type %u from unknown %llu ignored",
                     (unsigned)m->type, (unsigned long long)m->from);
         return 0;

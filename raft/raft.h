@@ -311,11 +311,11 @@ void raft_free(struct raft *r);
  * messages (type out of range, from 0 or from this node, to another node)
  * return RAFT_ERR_INVALID and change nothing. Messages from servers outside
  * the configuration are ignored except APPEND/HEARTBEAT/SNAPSHOT (handled as
- * from any leader: accepted at a term >= ours, else answered with our
- * term), and VOTE from a candidate whose log is at least as up to date
- * as ours: a joining node knows no one, and a lagging node may not yet
- * know a leader or candidate added after its log ends (Raft's safety does
- * not depend on the sender being a member). The message stays the
+ * from any leader: accepted at a term >= ours, else answered with our term)
+ * and VOTE (answered per §5.2; leases and pre-vote keep removed servers
+ * from disrupting): a joining node knows no one, and a lagging node may not
+ * yet know a leader or candidate added after its log ends (Raft's safety
+ * does not depend on the sender being a member). The message stays the
  * caller's. */
 int raft_step(struct raft *r, raft_time now, const struct raft_message *m);
 
