@@ -98,11 +98,23 @@ static int check_header(struct source *r, struct snap_head *h)
     return 0;
 }
 
-/* Checks one record's key and (small) value against the layout of fsm.h.
- * `first_inode` is true for the first record of the inode DBI. */
+/* What a scan adds up, to check the records against each other: every
+ * file's size must have a value of that size, which a record-by-record check
+ * cannot see (values come after all inodes); sums and counts catch it. */
+struct tally {
+    bool state_seen;
+    uint64_t inodes;     /* inode records */
+    uint64_t sizes;      /* sum of inode sizes */
+    uint64_t nonempty;   /* inodes with size > 0 */
+    uint64_t data_bytes; /* sum of data value lengths */
+    uint64_t data;       /* data records */
+};
+
+/* Checks one record's key and (small) value against the layout of fsm.h
+ * and adds it to the tally. */
 static int check_record(int db, const uint8_t *k, size_t klen,
                         const uint8_t *v, size_t vlen,
-                        const struct snap_head *h, bool first_inode)
+                        const struct snap_head *h, struct tally *t)
 {
     struct fsm_state st;
     struct store_attr a;
@@ -117,6 +129,7 @@ static int check_record(int db, const uint8_t *k, size_t klen,
             st.bytes != h->bytes) {
             return STORE_ERR_CORRUPT;
         }
+        t->state_seen = true;
         return 0;
     case FSM_DB_INODE:
         if (klen != 8) {
@@ -125,10 +138,15 @@ static int check_record(int db, const uint8_t *k, size_t klen,
         ino = fsm__get_u64(k);
         if (ino == 0 || ino >= h->next_ino ||
             fsm__inode_decode(ino, v, vlen, &a) != 0 ||
-            (first_inode &&
-             (ino != STORE_ROOT_INO || a.type != STORE_TYPE_DIR))) {
+            (t->inodes == 0 &&
+             (ino != STORE_ROOT_INO || a.type != STORE_TYPE_DIR)) ||
+            (a.type == STORE_TYPE_DIR && a.size != 0) ||
+            a.size > STORE_FSM_VALUE_HARD_MAX) {
             return STORE_ERR_CORRUPT;
         }
+        t->inodes++;
+        t->sizes += a.size;
+        t->nonempty += a.size > 0;
         return 0;
     case FSM_DB_DIRENT:
         if (klen < 9 || vlen != FSM_DIRENT_VAL_LEN ||
@@ -138,9 +156,12 @@ static int check_record(int db, const uint8_t *k, size_t klen,
         }
         return 0;
     default: /* FSM_DB_DATA: checked by length only, the content is opaque */
-        if (klen != 8 || vlen == 0 || vlen > STORE_FSM_VALUE_HARD_MAX) {
+        if (klen != 8 || vlen == 0 || vlen > STORE_FSM_VALUE_HARD_MAX ||
+            fsm__get_u64(k) >= h->next_ino) {
             return STORE_ERR_CORRUPT;
         }
+        t->data++;
+        t->data_bytes += vlen;
         return 0;
     }
 }
@@ -159,11 +180,11 @@ static int scan(struct source *r, struct store_fsm *f, MDB_txn *txn,
     uint8_t tail[12];
     size_t prev_len = 0;
     uint64_t n = 0;
-    bool state_seen = false;
-    bool inode_seen = false;
+    struct tally t;
     int prev_db = FSM_DB_END;
     int rv;
 
+    memset(&t, 0, sizeof t);
     if ((rv = check_header(r, h)) != 0) {
         return rv;
     }
@@ -202,12 +223,9 @@ static int scan(struct source *r, struct store_fsm *f, MDB_txn *txn,
         if (db != FSM_DB_DATA && (rv = src_get(r, val, vlen, false)) != 0) {
             return rv;
         }
-        if ((rv = check_record(db, key, klen, val, vlen, h,
-                               db == FSM_DB_INODE && !inode_seen)) != 0) {
+        if ((rv = check_record(db, key, klen, val, vlen, h, &t)) != 0) {
             return rv;
         }
-        state_seen |= db == FSM_DB_FSM;
-        inode_seen |= db == FSM_DB_INODE;
 
         k.mv_data = key;
         k.mv_size = klen;
@@ -241,7 +259,9 @@ static int scan(struct source *r, struct store_fsm *f, MDB_txn *txn,
         (rv = src_get(r, tail + 8, 4, true)) != 0) {
         return rv;
     }
-    if (fsm__get_u64(tail) != n || !state_seen || !inode_seen ||
+    if (fsm__get_u64(tail) != n || !t.state_seen || t.inodes == 0 ||
+        t.sizes != h->bytes || t.data_bytes != h->bytes ||
+        t.nonempty != t.data ||
         fsm__get_u32(tail + 8) != fsm__crc_value(&r->crc)) {
         return STORE_ERR_CORRUPT;
     }

@@ -470,6 +470,19 @@ START_TEST(test_forged_content_rejected)
     m[i].v = vcopy;
     vcopy[1] = 9;
     REFUSED(m, n, n, STORE_ERR_CORRUPT);
+    /* A file whose size does not match its value (sums disagree). */
+    RESET();
+    i = first_of(r, n, FSM_DB_INODE) + 2; /* "f" (ino 3, "value") */
+    memcpy(vcopy, r[i].v, r[i].vl);
+    m[i].v = vcopy;
+    ck_assert_uint_eq(fsm__get_u64(vcopy + 16), 5);
+    fsm__put_u64(vcopy + 16, 4);
+    REFUSED(m, n, n, STORE_ERR_CORRUPT);
+    /* A value without a file. */
+    RESET();
+    i = first_of(r, n, FSM_DB_DATA);
+    memmove(m + i, m + i + 1, (n - i - 1) * sizeof m[0]);
+    REFUSED(m, n - 1, n - 1, STORE_ERR_CORRUPT);
     /* No root inode. */
     RESET();
     i = first_of(r, n, FSM_DB_INODE);
