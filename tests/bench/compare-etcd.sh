@@ -1,0 +1,295 @@
+#!/usr/bin/env bash
+# raftfs against etcd on this machine, in one run: floor, etcd, raftfs, table.
+#
+#   tests/bench/compare-etcd.sh [-d SECONDS] [--keys K] [--work DIR]
+#                               [--no-doc] [--million]
+#
+# Steps (each bounded by `timeout`; a trap stops everything this script
+# started, by PID, and unmounts, also on failure or ^C):
+#   0. installs etcd-server, etcd-client and wrk with apt-get if missing;
+#      builds loadgen, floor, raftfsd and raftfsctl in $RAFTFS_BUILD
+#      (default build/ at the top of the tree).
+#   1. the floor: 4 KiB write + fdatasync on the disk of DIR, loopback RTT.
+#   2. 3-member etcd (tests/bench/etcd-cluster.sh, default fsync
+#      durability, data in DIR/etcd): wrk put with 1/16/64 connections,
+#      linearizable get and serializable get with 16; a bash loop of 1,000
+#      `etcdctl put` and one of 1,000 `etcdctl get`; stop.
+#   3. 3-node raftfs with FUSE mounts (mount-helpers/raftfs-cluster.sh,
+#      data in DIR/raftfs): loadgen writes with 1/16/64 workers spread over
+#      the three mounts, linearizable reads with 16, the mix/excl/append/ls
+#      workloads with 16, the bash loops `echo $i > k$i` and `cat k$i`;
+#      stop; a fresh cluster with --mount-options stale for stale reads.
+#   4. optional (--million): a fresh cluster, 1,000,000 small files created
+#      through the mounts, resident size of every node.
+#   5. one table on stdout; unless --no-doc, it replaces the "## raftfs vs
+#      etcd" section of docs/BENCHMARKS.md (other sections are kept).
+# Raw outputs are kept in DIR/results.txt. DIR defaults to
+# /var/tmp/raftfs-bench (the same disk holds both stores). Ports: etcd
+# 23791-23803, raftfs 7800-7805.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+BUILD=${RAFTFS_BUILD:-$top/build}
+DUR=10
+KEYS=1000
+WORK=/var/tmp/raftfs-bench
+DOC=1
+MILLION=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -d) DUR=$2; shift 2 ;;
+        --keys) KEYS=$2; shift 2 ;;
+        --work) WORK=$2; shift 2 ;;
+        --no-doc) DOC=0; shift ;;
+        --million) MILLION=1; shift ;;
+        -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare-etcd: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+CLUSTER=$top/mount-helpers/raftfs-cluster.sh
+ETCDSH=$here/etcd-cluster.sh
+LOADGEN=$BUILD/tests/bench/loadgen
+FLOOR=$BUILD/tests/bench/floor
+RPORT=7800
+export ETCD_BENCH_DIR=$WORK/etcd RAFTFS_BUILD=$BUILD
+RES=$WORK/results.txt
+declare -A E R  # etcd and raftfs figures by row key
+RDIR=""         # the raftfs cluster dir currently running, for cleanup
+
+log() { echo "== $*" | tee -a "$RES" >&2; }
+
+cleanup() {
+    local rc=$?
+    set +e
+    "$ETCDSH" stop >/dev/null 2>&1
+    if [ -n "$RDIR" ]; then timeout 60 "$CLUSTER" stop "$RDIR" >/dev/null 2>&1; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- 0. dependencies and binaries -----------------------------------------
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v wrk >/dev/null || need+=(wrk)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "compare-etcd: installing ${need[*]}" >&2
+    timeout 600 apt-get install -y "${need[@]}" >&2
+fi
+[ -d "$BUILD" ] || (cd "$top" && meson setup "$BUILD" >&2)
+timeout 900 ninja -C "$BUILD" -j2 tests/bench/loadgen tests/bench/floor \
+    fs/raftfsd mount-helpers/raftfsctl >&2
+mkdir -p "$WORK"
+: > "$RES"
+etcd_ver=$(etcd --version 2>/dev/null | head -1 || true)
+
+# Field of "KEY=VALUE ..." (wrk) or of the JSON line (loadgen).
+wf() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+jf() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
+now() { echo "$EPOCHREALTIME"; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
+
+# --- 1. floor ---------------------------------------------------------------
+log "floor ($WORK)"
+out=$(timeout 120 "$FLOOR" "$WORK" 2000 20000 | tee -a "$RES")
+fl=$(grep FLOOR_RESULT <<<"$out")
+FSYNC=$(jf "$fl" fdatasync_p50_us)
+FSYNC99=$(jf "$fl" fdatasync_p99_us)
+RTT=$(jf "$fl" rtt_p50_us)
+
+# --- 2. etcd ------------------------------------------------------------------
+log "etcd: start ($etcd_ver)"
+timeout 60 "$ETCDSH" start | tee -a "$RES" >&2
+EP1=http://127.0.0.1:23791
+EPS=$("$ETCDSH" endpoints)
+wrk_run() { # key mode conns
+    local key=$1 mode=$2 c=$3 t=2 out line
+    [ "$c" -lt 2 ] && t=1
+    log "etcd: wrk $mode -c$c -d${DUR}s"
+    out=$(timeout $((DUR + 60)) wrk -t$t -c"$c" -d"${DUR}s" --latency \
+        -s "$here/etcd-wrk.lua" "$EP1" -- "$mode" "$KEYS" 64 2>&1 | tee -a "$RES")
+    line=$(grep WRK_RESULT <<<"$out")
+    E[$key]=$(wf "$line" rps)
+    E[$key.p50]=$(wf "$line" p50_ms)
+    E[$key.p99]=$(wf "$line" p99_ms)
+    E[$key.err]=$(( $(wf "$line" app_errors) + $(wf "$line" sock_errors) + $(wf "$line" non2xx) ))
+}
+wrk_run w1 put 1
+wrk_run w16 put 16
+wrk_run w64 put 64
+wrk_run r16 get 16
+wrk_run s16 sget 16
+
+log "etcd: bash loop of 1000 etcdctl put / get"
+t0=$(now)
+timeout 600 bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" put "shell/k$i" "$i" >/dev/null || exit 1; done' _ "$EPS"
+t1=$(now)
+timeout 600 bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" get "shell/k$i" >/dev/null || exit 1; done' _ "$EPS"
+t2=$(now)
+E[shput]=$(secs "$t0" "$t1")
+E[shget]=$(secs "$t1" "$t2")
+echo "etcdctl put loop ${E[shput]} s, get loop ${E[shget]} s" | tee -a "$RES" >&2
+timeout 60 "$ETCDSH" stop | tee -a "$RES" >&2
+
+# --- 3. raftfs ------------------------------------------------------------------
+rstart() { # name [raftfsd flags...]
+    RDIR=$WORK/$1; shift
+    if [ -f "$RDIR/size" ]; then timeout 60 "$CLUSTER" stop "$RDIR" >/dev/null 2>&1 || true; fi
+    rm -rf "$RDIR"
+    log "raftfs: start $RDIR $*"
+    timeout 60 "$CLUSTER" start "$RDIR" --base-port $RPORT ${1+-- "$@"} | tee -a "$RES" >&2
+    local i
+    for i in 1 2 3; do
+        for _ in $(seq 50); do grep -q " $RDIR/mnt/$i fuse" /proc/mounts && break; sleep 0.2; done
+        grep -q " $RDIR/mnt/$i fuse" /proc/mounts || { echo "compare-etcd: no mount at $RDIR/mnt/$i" >&2; exit 1; }
+    done
+    M=("$RDIR/mnt/1" "$RDIR/mnt/2" "$RDIR/mnt/3")
+}
+rstop() {
+    log "raftfs: node RSS: $(rss_all)"
+    timeout 60 "$CLUSTER" stop "$RDIR" | tee -a "$RES" >&2
+    RDIR=""
+}
+rss_all() {
+    local i out=""
+    for i in 1 2 3; do
+        out+="n$i $(awk '/^VmRSS/{printf "%d MiB", $2/1024}' "/proc/$(cat "$RDIR/n$i.pid")/status") "
+    done
+    echo "$out"
+}
+lg_run() { # key workload workers [loadgen flags...]
+    local key=$1 w=$2 c=$3 out line; shift 3
+    log "raftfs: loadgen $w -c$c -d$DUR $*"
+    out=$(timeout $((DUR + 300)) "$LOADGEN" -w "$w" -c "$c" -d "$DUR" -k "$KEYS" \
+        -s 64 --label "$key" "$@" "${M[@]}" 2>&1 | tee -a "$RES")
+    line=$(grep LOADGEN_RESULT <<<"$out")
+    R[$key]=$(jf "$line" ops_per_s)
+    R[$key.p50]=$(jf "$line" p50_ms)
+    R[$key.p99]=$(jf "$line" p99_ms)
+    R[$key.err]=$(jf "$line" errors)
+}
+
+rstart raftfs
+leader=$(timeout 10 "$BUILD/mount-helpers/raftfsctl" --endpoint "$("$CLUSTER" endpoints "$RDIR")" status 2>/dev/null | sed -n 's/^leader: *\([0-9]*\).*/\1/p' | head -1)
+log "raftfs: leader is node ${leader:-?}"
+lg_run w1 write 1
+lg_run w16 write 16
+lg_run w64 write 64
+lg_run r16 read 16 --prefill
+lg_run mix16 mix 16
+lg_run excl16 excl 16 -p excl
+lg_run app16 append 16 -p append
+lg_run ls16 ls 16
+
+log "raftfs: bash loop of 1000 echo > k\$i / cat k\$i (mount of node 1)"
+mkdir -p "${M[0]}/shell"
+t0=$(now)
+timeout 600 bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "${M[0]}/shell"
+t1=$(now)
+timeout 600 bash -c 'for i in $(seq 1000); do cat "$1/k$i" >/dev/null || exit 1; done' _ "${M[0]}/shell"
+t2=$(now)
+R[shput]=$(secs "$t0" "$t1")
+R[shget]=$(secs "$t1" "$t2")
+echo "raftfs echo loop ${R[shput]} s, cat loop ${R[shget]} s" | tee -a "$RES" >&2
+RSS_AFTER=$(rss_all)
+rstop
+
+rstart raftfs-stale --mount-options stale
+lg_run s16 read 16 --prefill
+rstop
+
+MILLION_LINE=""
+if [ $MILLION = 1 ]; then
+    rstart raftfs-million
+    log "raftfs: 1,000,000 files (excl, 64-byte values, 32 workers, 1000 dirs)"
+    t0=$(now)
+    # 1000 directories of 1000 files: loadgen runs once per 100 directories.
+    for d in $(seq 0 9); do
+        timeout 3600 "$LOADGEN" -w excl -c 32 -n 100000 -s 64 -p "m$d" \
+            --label "million-$d" "${M[@]}" 2>&1 | grep LOADGEN_RESULT | tee -a "$RES" >&2
+    done
+    t1=$(now)
+    MILLION_LINE="1,000,000 files of 64 bytes created through the mounts in $(secs "$t0" "$t1") s; node RSS: $(rss_all); data dirs: $(du -sh "$RDIR"/n1 | cut -f1) per node"
+    log "$MILLION_LINE"
+    rstop
+fi
+
+# --- 5. the table ----------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b + 0 == 0) print "-"; else printf "%.2fx", a / b }'; }
+fmt() { awk -v a="$1" 'BEGIN{ if (a == "") print "-"; else printf "%.0f", a }'; }
+table() {
+    echo "| workload | etcd | raftfs | raftfs/etcd |"
+    echo "|---|---|---|---|"
+    local k name
+    for k in w1 w16 w64 r16 s16; do
+        case $k in
+            w1) name="writes, 1 client (ops/s)" ;;
+            w16) name="writes, 16 clients (ops/s)" ;;
+            w64) name="writes, 64 clients (ops/s)" ;;
+            r16) name="linearizable reads, 16 clients (ops/s)" ;;
+            s16) name="serializable/stale reads, 16 clients (ops/s)" ;;
+        esac
+        echo "| $name | $(fmt "${E[$k]}") | $(fmt "${R[$k]}") | $(ratio "${R[$k]}" "${E[$k]}") |"
+    done
+    echo "| shell loop, 1000 writes (s; ratio = etcd/raftfs, speed-up) | ${E[shput]} | ${R[shput]} | $(ratio "${E[shput]}" "${R[shput]}") |"
+    echo "| shell loop, 1000 reads (s; ratio = etcd/raftfs, speed-up) | ${E[shget]} | ${R[shget]} | $(ratio "${E[shget]}" "${R[shget]}") |"
+    for k in mix16 excl16 app16 ls16; do
+        echo "| raftfs only: $k (ops/s) | - | $(fmt "${R[$k]}") | - |"
+    done
+    echo
+    echo "Latency (ms), closed loop, p50 / p99; ratio = raftfs/etcd (lower is better):"
+    echo
+    echo "| workload | etcd p50 | raftfs p50 | p50 ratio | etcd p99 | raftfs p99 | p99 ratio |"
+    echo "|---|---|---|---|---|---|---|"
+    for k in w1 w16 w64 r16 s16; do
+        echo "| $k | ${E[$k.p50]} | ${R[$k.p50]} | $(ratio "${R[$k.p50]}" "${E[$k.p50]}") | ${E[$k.p99]} | ${R[$k.p99]} | $(ratio "${R[$k.p99]}" "${E[$k.p99]}") |"
+    done
+    echo
+    echo "Errors: etcd $(for k in w1 w16 w64 r16 s16; do printf '%s=%s ' $k "${E[$k.err]}"; done); raftfs $(for k in w1 w16 w64 r16 s16 mix16 excl16 app16 ls16; do printf '%s=%s ' $k "${R[$k.err]}"; done)"
+    echo
+    echo "Machine floor: 4 KiB write + fdatasync p50 ${FSYNC} us (p99 ${FSYNC99} us), loopback TCP round trip p50 ${RTT} us."
+    echo "1-client write floor (leader fdatasync in parallel with RTT + follower fdatasync): about $(awk -v f="$FSYNC" -v r="$RTT" 'BEGIN{printf "%.0f", f + r}') us; raftfs p50 / floor = $(ratio "$(awk -v p="${R[w1.p50]}" 'BEGIN{print p*1000}')" "$(awk -v f="$FSYNC" -v r="$RTT" 'BEGIN{print f + r}')")."
+    echo "raftfs node RSS after the run: $RSS_AFTER"
+    [ -n "$MILLION_LINE" ] && echo "$MILLION_LINE"
+    return 0
+}
+TABLE=$(table)
+echo
+echo "$TABLE"
+
+if [ $DOC = 1 ]; then
+    doc=$top/docs/BENCHMARKS.md
+    sect=$WORK/section.md
+    {
+        echo "## raftfs vs etcd"
+        echo
+        echo "Measured $(date -u '+%Y-%m-%d %H:%M UTC') by \`tests/bench/compare-etcd.sh\` on $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r), $etcd_ver, raftfs $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo '?'); ${DUR} s per workload, $KEYS keys, 64-byte values; both stores in $WORK on the same disk."
+        echo
+        echo "Reproduce (from the repository root; needs root for apt-get and FUSE):"
+        echo
+        echo '```'
+        echo "meson setup build && tests/bench/compare-etcd.sh        # add --million for the 1M-file RSS step"
+        echo '```'
+        echo
+        echo "etcd is driven by \`wrk\` (keep-alive HTTP/1.1) through its v3 JSON gateway"
+        echo "(tests/bench/etcd-wrk.lua), raftfs by \`loadgen\` (tests/bench/loadgen.c)"
+        echo "through the FUSE mounts: each worker is a closed loop (one operation in"
+        echo "flight, no target rate); a raftfs write is open(O_TRUNC) + write + close,"
+        echo "a read open + read + close. Workers are spread over the three mounts."
+        echo
+        echo "$TABLE"
+    } > "$sect"
+    awk -v sect="$sect" '
+        $0 == "## raftfs vs etcd" { skip = 1; while ((getline l < sect) > 0) print l; print ""; next }
+        /^## / && skip { skip = 0 }
+        !skip { print }
+        END { }' "$doc" > "$doc.tmp"
+    if ! grep -qx "## raftfs vs etcd" "$doc"; then
+        { echo; cat "$sect"; } >> "$doc.tmp"
+    fi
+    mv "$doc.tmp" "$doc"
+    echo "compare-etcd: wrote the \"## raftfs vs etcd\" section of $doc" >&2
+fi
