@@ -1,4 +1,15 @@
 /* raft-sim: runs seeds of the deterministic cluster simulator. */
+/*
+ * Each seed picks a cluster size (3, 4, 5 or 7 voters, plus 2 spare servers
+ * that membership changes may add), the network's loss, duplication and
+ * delays, the disks' speed, the garbage rate, the workload mix and the core's
+ * options. A run is a fault phase of --steps events (crashes, restarts,
+ * partitions, slow disks, garbage, proposals, reads, transfers, membership
+ * changes, snapshots), then a liveness phase: everything heals and a fresh
+ * proposal must commit on a majority within 30 election timeouts. The
+ * safety checks run after every event (observe.c, check.c). Same seed, same
+ * run: `--seed S --trace` prints every event and every core decision.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>

@@ -75,7 +75,7 @@ static void pick_params(struct sim *s)
          * snapshots and messages. */
         p->drop = (unsigned)sim_rng_below(g, 3000);
         p->delay_max = p->delay_min +
-                       (unsigned)sim_rng_below(g, p->election_timeout / 3);
+                       (unsigned)sim_rng_below(g, p->election_timeout / 4);
         p->w_change = (unsigned)sim_rng_between(g, 5, 25);
         p->w_transfer = (unsigned)sim_rng_between(g, 0, 10);
         p->snapshot_every = (unsigned)sim_rng_between(g, 1, 5);
