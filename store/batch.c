@@ -221,11 +221,13 @@ static int run(struct store *s, MDB_txn *txn, const struct store_batch *b,
         return rv;
     }
     rv = store__log_last(s, txn, &r->last_index, &r->last_term);
-    if (rv == 0 && r->last_index == 0) {
+    if (rv == 0) {
         struct raft_snapshot_meta m;
         rv = store__meta_snap_get(s, txn, &m);
-        r->last_index = m.index;
-        r->last_term = m.term;
+        if (rv == 0 && m.index > r->last_index) {
+            r->last_index = m.index; /* empty log after an install */
+            r->last_term = m.term;
+        }
     }
     r->applied = store__applied(s, txn);
     return rv;
