@@ -177,16 +177,40 @@ int store_cmd_encode(const struct store_cmd *c, struct raft_buf *out)
     return 0;
 }
 
+/* protobuf-c's unpack returns NULL both for malformed input and for a
+ * failed allocation. Apply must tell them apart: a malformed command is the
+ * same on every replica (its EINVAL is deterministic), an allocation failure
+ * is this replica's problem and must fail the batch instead. This allocator
+ * notes failures; memory from it is released with free() like the default
+ * allocator's, so free_unpacked(m, NULL) matches. */
+static void *alloc_noting(void *data, size_t size)
+{
+    void *p = malloc(size);
+    if (p == NULL && size > 0) {
+        *(bool *)data = true;
+    }
+    return p;
+}
+
+static void free_plain(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
 int store_cmd_decode(const void *buf, size_t len, struct store_cmd *c)
 {
+    ProtobufCAllocator allocator;
     Raftfs__Command *m;
+    bool nomem = false;
 
     store_cmd_init(c);
-    m = raftfs__command__unpack(NULL, len, buf);
+    allocator.alloc = alloc_noting;
+    allocator.free = free_plain;
+    allocator.allocator_data = &nomem;
+    m = raftfs__command__unpack(&allocator, len, buf);
     if (m == NULL) {
-        /* protobuf-c cannot tell a malformed message from an allocation
-         * failure; both leave nothing applied. */
-        return STORE_ERR_CORRUPT;
+        return nomem ? -ENOMEM : STORE_ERR_CORRUPT;
     }
     if (m->version != STORE_CMD_VERSION) {
         raftfs__command__free_unpacked(m, NULL);

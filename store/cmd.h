@@ -126,7 +126,8 @@ int store_cmd_encode(const struct store_cmd *c, struct raft_buf *out);
  * copy owned by *c). Returns 0, STORE_ERR_CORRUPT for bytes that are not a
  * well-formed command (including a missing operation or one this version
  * does not know), STORE_ERR_VERSION for any version other than
- * STORE_CMD_VERSION. On error *c is left init'ed (close is still safe).
+ * STORE_CMD_VERSION, or -ENOMEM (an allocation failed: the bytes may well be
+ * valid). On error *c is left init'ed (close is still safe).
  */
 int store_cmd_decode(const void *buf, size_t len, struct store_cmd *c);
 

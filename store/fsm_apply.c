@@ -450,10 +450,16 @@ int store__fsm_apply(struct store_fsm *f, MDB_txn *txn, raft_index index,
     if (e->type == RAFT_ENTRY_COMMAND) {
         const uint8_t *p = e->data.base;
         /* Same bytes, same verdict on every replica: a command that does
-         * not decode is this command's EINVAL, never a store failure. */
-        if (e->data.len < STORE_FSM_ENVELOPE ||
-            store_cmd_decode(p + STORE_FSM_ENVELOPE,
-                             e->data.len - STORE_FSM_ENVELOPE, &cmd) != 0) {
+         * not decode is this command's EINVAL. Running out of memory is
+         * this replica's failure, not the command's. */
+        rv = e->data.len < STORE_FSM_ENVELOPE
+                 ? STORE_ERR_CORRUPT
+                 : store_cmd_decode(p + STORE_FSM_ENVELOPE,
+                                    e->data.len - STORE_FSM_ENVELOPE, &cmd);
+        if (rv == -ENOMEM) {
+            return rv;
+        }
+        if (rv != 0) {
             res->status = -EINVAL;
         } else {
             res->type = cmd.type;

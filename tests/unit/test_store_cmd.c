@@ -2,8 +2,11 @@
 #include <check.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "cmd.h"
 
@@ -302,6 +305,50 @@ START_TEST(test_decode_garbage)
 }
 END_TEST
 
+/* An allocation failure while decoding is -ENOMEM, not "corrupt": apply
+ * must fail the batch rather than record EINVAL on this replica only. */
+START_TEST(test_decode_nomem)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    /* ASan reserves terabytes of address space: no RLIMIT_AS games. */
+#else
+    enum { SIZE = 64 << 20 };
+    struct store_cmd c = base(STORE_CMD_PUT);
+    struct store_cmd d;
+    struct raft_buf buf;
+    struct rlimit old, lim;
+    unsigned long pages = 0;
+    char *value = malloc(SIZE);
+    FILE *f;
+
+    ck_assert_ptr_nonnull(value);
+    memset(value, 'v', SIZE);
+    c.ino = 5;
+    c.data.base = value;
+    c.data.len = SIZE;
+    ck_assert_int_eq(store_cmd_encode(&c, &buf), 0);
+    free(value);
+
+    f = fopen("/proc/self/statm", "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%lu", &pages), 1);
+    fclose(f);
+    ck_assert_int_eq(getrlimit(RLIMIT_AS, &old), 0);
+    lim = old;
+    lim.rlim_cur = pages * (rlim_t)sysconf(_SC_PAGESIZE) + (16 << 20);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
+    ck_assert_int_eq(store_cmd_decode(buf.base, buf.len, &d), -ENOMEM);
+    ck_assert_int_eq(setrlimit(RLIMIT_AS, &old), 0);
+    ck_assert_ptr_null(d.priv);
+    /* With memory, the same bytes decode. */
+    ck_assert_int_eq(store_cmd_decode(buf.base, buf.len, &d), 0);
+    ck_assert_uint_eq(d.data.len, SIZE);
+    store_cmd_close(&d);
+    free(buf.base);
+#endif
+}
+END_TEST
+
 START_TEST(test_type_names)
 {
     ck_assert_str_eq(store_cmd_type_name(STORE_CMD_RENAME), "rename");
@@ -327,6 +374,7 @@ static Suite *cmd_suite(void)
     tcase_add_test(tc, test_decode_missing_required);
     tcase_add_test(tc, test_decode_setattr_mask_without_value);
     tcase_add_test(tc, test_decode_garbage);
+    tcase_add_test(tc, test_decode_nomem);
     suite_add_tcase(s, tc);
     return s;
 }
