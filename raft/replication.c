@@ -287,6 +287,16 @@ void raft__recv_append(struct raft *r, const struct raft_message *m)
     /* Paper §5.3: delete a conflicting suffix, append what is new. */
     for (i = skip; i < n; i++) {
         const struct raft_entry *e = &m->append.entries[i];
+        /* Terms never decrease along a log: an entry below its
+         * predecessor's term is bogus (possible when entries up to commit
+         * were skipped unchecked). */
+        if (e->term < raft__log_term(&r->log, e->index - 1)) {
+            raft__trace(r, "append entry %llu term %llu below its "
+                           "predecessor's: ignored",
+                        (unsigned long long)e->index,
+                        (unsigned long long)e->term);
+            return;
+        }
         if (e->index <= raft__log_last(&r->log)) {
             if (raft__log_term(&r->log, e->index) == e->term) {
                 continue;

@@ -310,6 +310,93 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* Thousands of random (structurally sound) messages: the node never
+ * crashes, and its invariants hold (commit <= last index, a leader keeps
+ * its term's entries). */
+START_TEST(test_random_messages)
+{
+    struct h h;
+    uint64_t x = 0x1234567;
+    unsigned k, id;
+    struct raft_entry ents[4];
+    uint8_t data[4] = {1, 2, 3, 4};
+    h_init(&h, 3);
+    h_elect(&h, 1);
+    for (k = 0; k < 20000; k++) {
+        struct raft_message m;
+        unsigned j;
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        memset(&m, 0, sizeof m);
+        id = 1 + (unsigned)((x >> 33) % 3);
+        m.to = id;
+        m.from = 1 + (unsigned)((x >> 40) % 4);
+        m.type = 1 + (uint8_t)((x >> 20) % RAFT_MSG_TYPE_MAX);
+        m.term = raft_current_term(h.nodes[id].r) + (x >> 50) % 3 - 1;
+        switch (m.type) {
+        case RAFT_MSG_APPEND:
+            m.append.prev_index = (x >> 8) % 8;
+            m.append.prev_term = (x >> 12) % 4;
+            m.append.commit = (x >> 16) % 10;
+            m.append.n_entries = (x >> 24) % 4;
+            for (j = 0; j < m.append.n_entries; j++) {
+                ents[j].index = m.append.prev_index + 1 + j;
+                ents[j].term = m.append.prev_term + (j > 1);
+                ents[j].type = 1 + (uint8_t)((x >> (30 + j)) % 3);
+                ents[j].data.base = data;
+                ents[j].data.len = (x >> 44) % 5;
+            }
+            m.append.entries = ents;
+            break;
+        case RAFT_MSG_APPEND_RESP:
+            m.append_resp.reject = (x >> 9) & 1;
+            m.append_resp.index = (x >> 10) % 10;
+            m.append_resp.hint_index = (x >> 14) % 10;
+            m.append_resp.hint_term = (x >> 18) % 4;
+            break;
+        case RAFT_MSG_VOTE:
+            m.vote.last_index = (x >> 10) % 10;
+            m.vote.last_term = (x >> 14) % 4;
+            m.vote.pre_vote = (x >> 18) & 1;
+            m.vote.transfer = (x >> 19) & 1;
+            break;
+        case RAFT_MSG_HEARTBEAT:
+            m.heartbeat.commit = (x >> 10) % 10;
+            m.heartbeat.seq = (x >> 14) % 4;
+            break;
+        case RAFT_MSG_SNAPSHOT:
+            m.snapshot.index = (x >> 10) % 10;
+            m.snapshot.snap_term = (x >> 14) % 4;
+            m.snapshot.size = (x >> 16) % 8;
+            m.snapshot.offset = (x >> 20) % 8;
+            m.snapshot.data.base = data;
+            m.snapshot.data.len = (x >> 24) % 5;
+            m.snapshot.last = (x >> 28) & 1;
+            break;
+        case RAFT_MSG_SNAPSHOT_RESP:
+            m.snapshot_resp.index = (x >> 10) % 10;
+            m.snapshot_resp.offset = (x >> 14) % 10;
+            m.snapshot_resp.reject = (x >> 18) & 1;
+            break;
+        default:
+            m.heartbeat_resp.seq = (x >> 10) % 4;
+            break;
+        }
+        raft_step(h.nodes[id].r, h.now, &m);
+        h_pump(&h, id);
+        if (k % 7 == 0) {
+            h_drop_all(&h);
+            h.now += (x >> 36) % 30;
+            raft_tick(h.nodes[id].r, h.now);
+            h_pump(&h, id);
+        }
+        h_drop_all(&h);
+        ck_assert_uint_le(raft_commit_index(h.nodes[id].r),
+                          raft_last_index(h.nodes[id].r));
+    }
+    h_close(&h);
+}
+END_TEST
+
 /* Options and loads that cannot work are refused. */
 START_TEST(test_new_invalid)
 {
@@ -391,6 +478,7 @@ static Suite *election_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("bad_input");
     tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_random_messages);
     tcase_add_test(tc, test_new_invalid);
     suite_add_tcase(s, tc);
     return s;

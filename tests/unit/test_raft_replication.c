@@ -319,6 +319,25 @@ START_TEST(test_bad_appends)
     ck_assert_int_eq(raft_step(h.nodes[2].r, h.now, &m), 0);
     ck_assert_uint_eq(raft_entry_at(h.nodes[2].r, commit)->term, t);
     ck_assert_uint_eq(raft_last_index(h.nodes[2].r), last + 1);
+    /* From the start of the log, of term 1 all along: the part up to
+     * commit is skipped, the rest would go below our terms: ignored. */
+    {
+        struct raft_entry many[8];
+        size_t k;
+        memset(many, 0, sizeof many);
+        for (k = 0; k < 8; k++) {
+            many[k].index = k + 1;
+            many[k].term = 1;
+            many[k].type = RAFT_ENTRY_NOOP;
+        }
+        m.append.prev_index = 0;
+        m.append.prev_term = 0;
+        m.append.entries = many;
+        m.append.n_entries = 8;
+        ck_assert_int_eq(raft_step(h.nodes[2].r, h.now, &m), 0);
+        ck_assert_uint_eq(raft_last_index(h.nodes[2].r), last + 1);
+        ck_assert_uint_eq(raft_entry_at(h.nodes[2].r, last + 1)->term, t);
+    }
     h_close(&h);
 }
 END_TEST
