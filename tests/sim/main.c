@@ -115,7 +115,7 @@ static int synthetic_tests(void)
 /* A deliberately broken driver must be caught within a few seeds. */
 static int broken_driver(enum sim_break brk, const char *what)
 {
-    for (uint64_t seed = 1; seed <= 300; seed++) {
+    for (uint64_t seed = 1; seed <= 2000; seed++) {
         struct sim s;
         sim_init(&s, seed, 3, 3000, NULL, brk);
         s.p.w_crash = 30;
@@ -129,7 +129,7 @@ static int broken_driver(enum sim_break brk, const char *what)
         }
         sim_close(&s);
     }
-    printf("self-test FAILED: %s never caught in 300 seeds\n", what);
+    printf("self-test FAILED: %s never caught in 2000 seeds\n", what);
     return 1;
 }
 
@@ -140,6 +140,8 @@ static int self_test(void)
                          "a driver acknowledging before persisting");
     bad += broken_driver(SIM_BREAK_DROP_PERSISTED,
                          "a store losing a persisted entry");
+    bad += broken_driver(SIM_BREAK_FORGET_VOTE,
+                         "a node that votes twice in a term");
     printf("self-test: %s\n", bad ? "FAILED" : "passed");
     return bad ? 1 : 0;
 }

@@ -82,6 +82,9 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
         free(e->data.base);
         n->store.n_log--;
     }
+    if (s->brk == SIM_BREAK_FORGET_VOTE) {
+        n->store.vote = 0; /* deliberately broken: votes twice */
+    }
     /* Reads asked on this node will never be answered. */
     size_t k = 0;
     for (size_t i = 0; i < s->n_pending; i++) {
@@ -157,6 +160,7 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool bootstrap)
     n->seen_role = (uint8_t)raft_role(n->r);
     n->lc_term = 0;
     n->lc_checked = 0;
+    n->removed_since = 0;
     n->la_term = 0;
     n->la_last = 0;
     if (n->seen_commit > st->snap_index && n->seen_commit > l.applied) {

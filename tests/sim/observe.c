@@ -107,6 +107,29 @@ static void observe_leader(struct sim *s, struct sim_node *n, raft_term term)
     n->lc_checked = c->commit_max;
 }
 
+/* Thesis §4.2.2: a leader removed from the configuration steps down once
+ * the change is committed (here: within two election timeouts). */
+static void observe_removed_leader(struct sim *s, struct sim_node *n)
+{
+    const struct raft_server *a =
+        raft_config_get(raft_committed_configuration(n->r), n->id);
+    const struct raft_server *b =
+        raft_config_get(raft_configuration(n->r), n->id);
+    if ((a != NULL && a->role == RAFT_VOTER) ||
+        (b != NULL && b->role == RAFT_VOTER)) {
+        n->removed_since = 0;
+        return;
+    }
+    if (n->removed_since == 0) {
+        n->removed_since = s->now + 1;
+        return;
+    }
+    if (s->now + 1 - n->removed_since > 2ull * s->p.election_timeout) {
+        sim_fail(s, "leader n%llu still leads %llums after its removal "
+                 "committed", U(n->id), U(s->now + 1 - n->removed_since));
+    }
+}
+
 void sim_observe(struct sim *s)
 {
     for (unsigned i = 0; i < s->n_slots && !s->chk.failed; i++) {
@@ -136,6 +159,9 @@ void sim_observe(struct sim *s)
         }
         if (role == RAFT_LEADER && !s->chk.failed) {
             observe_leader(s, n, term);
+            observe_removed_leader(s, n);
+        } else {
+            n->removed_since = 0;
         }
         if (role != n->seen_role || term != n->seen_term) {
             sim_tracef(s, "n%llu is %s in term %llu", U(n->id),

@@ -190,6 +190,7 @@ struct sim_node {
     raft_term lc_term;
     raft_term la_term;  /* Leader Append-Only: last leader term seen... */
     raft_index la_last; /* ...and the last index it emitted in that term */
+    raft_time removed_since; /* leads outside its committed config (+1) */
     bool in_process;
 };
 
@@ -265,6 +266,8 @@ enum sim_break {
     SIM_BREAK_NONE = 0,
     SIM_BREAK_ACK_BEFORE_PERSIST, /* promise, then lose it at a crash */
     SIM_BREAK_DROP_PERSISTED,     /* the store forgets its last entry */
+    SIM_BREAK_FORGET_VOTE,        /* the store forgets the vote: a node
+                                   * may vote twice in one term */
 };
 
 struct sim_params {

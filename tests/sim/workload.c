@@ -162,6 +162,15 @@ void sim_workload(struct sim *s)
             s->n_transfers += rv == 0;
             sim_tracef(s, "n%llu transfer to %llu: %s", U(n->id), U(target),
                        rv ? raft_strerror(rv) : "ok");
+            if (rv == 0 && target != n->id &&
+                raft_role(n->r) == RAFT_LEADER) {
+                /* Thesis §3.10: no new proposals while transferring. */
+                rv = propose(s, n, &idx, &term);
+                if (rv == 0) {
+                    sim_fail(s, "n%llu accepts a proposal while it transfers "
+                             "leadership to %llu", U(n->id), U(target));
+                }
+            }
         }
     } else if ((n = l) != NULL) {
         do_change(s, n);
