@@ -47,6 +47,7 @@ struct raft__progress {
     unsigned infl_head, infl_n;
     uint64_t read_seq; /* highest read-index round this peer acked */
     raft_index hb_match; /* match at the previous heartbeat response */
+    raft_index sent_commit; /* highest commit index sent to this peer */
     /* SNAPSHOT: the snapshot being sent and the next offset wanted. */
     raft_index snap_index;
     uint64_t snap_offset;
@@ -138,6 +139,10 @@ struct raft {
     bool read_round_wanted; /* reads wait for a round not yet started */
     raft_id transfer_target;
     raft_time transfer_deadline;
+    /* New entries or a new commit index wait for raft_ready() to go out:
+     * one AppendEntries per follower per update, however many proposals
+     * or acknowledgements came in between. */
+    bool flush_pending;
 
     /* Follower: the snapshot being received (thesis §5.3 InstallSnapshot). */
     bool rx_active;
@@ -262,6 +267,8 @@ bool raft__in_lease(const struct raft *r);
 bool raft__send_append(struct raft *r, struct raft__progress *p,
                        bool allow_empty);
 void raft__bcast_append(struct raft *r, bool allow_empty);
+/* raft_ready(): send what flush_pending deferred. */
+void raft__flush_appends(struct raft *r);
 void raft__bcast_heartbeat(struct raft *r);
 /* Leader: advance commit from the match indexes (paper §5.4.2). */
 bool raft__maybe_commit(struct raft *r);

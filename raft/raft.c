@@ -373,6 +373,7 @@ bool raft_ready(struct raft *r, struct raft_update *u)
 {
     raft_index last = raft__log_last(&r->log), hi;
     bool any = false;
+    raft__flush_appends(r);
     raft__reads_flush(r);
     memset(u, 0, sizeof *u);
     u->role = r->role;

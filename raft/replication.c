@@ -100,6 +100,7 @@ bool raft__send_append(struct raft *r, struct raft__progress *p,
     m->append.prev_index = prev;
     m->append.prev_term = raft__log_term(&r->log, prev);
     m->append.commit = r->commit;
+    p->sent_commit = r->commit;
     if (n > 0) {
         m->append.entries = calloc(n, sizeof *m->append.entries);
         if (m->append.entries == NULL) {
@@ -143,6 +144,28 @@ void raft__bcast_append(struct raft *r, bool allow_empty)
     }
 }
 
+void raft__flush_appends(struct raft *r)
+{
+    unsigned i;
+    if (r->role != RAFT_LEADER || !r->flush_pending) {
+        r->flush_pending = false;
+        return;
+    }
+    r->flush_pending = false;
+    for (i = 0; i < RAFT_MAX_SERVERS; i++) {
+        struct raft__progress *p = &r->prs[i];
+        if (p->id == 0) {
+            continue;
+        }
+        /* An empty append only if the follower lacks the commit index. */
+        if (raft__send_append(r, p, p->sent_commit < r->commit)) {
+            while (p->state == RAFT__REPLICATE &&
+                   raft__send_append(r, p, false)) {
+            }
+        }
+    }
+}
+
 void raft__bcast_heartbeat(struct raft *r)
 {
     unsigned i;
@@ -162,6 +185,9 @@ void raft__bcast_heartbeat(struct raft *r)
         /* Never more than what the follower is known to match: its log may
          * still hold a divergent suffix. */
         m->heartbeat.commit = RAFT__MIN(r->commit, p->match);
+        if (m->heartbeat.commit > p->sent_commit) {
+            p->sent_commit = m->heartbeat.commit;
+        }
         m->heartbeat.seq = r->read_seq;
     }
 }
@@ -384,9 +410,10 @@ void raft__recv_append_resp(struct raft *r, const struct raft_message *m)
     } else if (p->state == RAFT__REPLICATE) {
         raft__progress_infl_free_to(r, p, idx);
     }
-    if (updated && raft__maybe_commit(r) && r->role == RAFT_LEADER) {
-        raft__bcast_append(r, true);
-    } else if (r->role == RAFT_LEADER) {
+    if (updated && raft__maybe_commit(r)) {
+        r->flush_pending = true;
+    }
+    if (r->role == RAFT_LEADER) {
         while (raft__send_append(r, p, false) &&
                p->state == RAFT__REPLICATE) {
         }
@@ -476,7 +503,7 @@ int raft_propose(struct raft *r, raft_time now, const struct raft_buf *cmd,
     if (term != NULL) {
         *term = r->term;
     }
-    raft__bcast_append(r, false);
+    r->flush_pending = true;
     return 0;
 }
 
@@ -519,9 +546,8 @@ int raft_persisted(struct raft *r, raft_time now, raft_index index,
         return 0;
     }
     r->persisted = durable;
-    if (r->role == RAFT_LEADER && raft__maybe_commit(r) &&
-        r->role == RAFT_LEADER) {
-        raft__bcast_append(r, true);
+    if (r->role == RAFT_LEADER && raft__maybe_commit(r)) {
+        r->flush_pending = true;
     }
     return r->nomem;
 }

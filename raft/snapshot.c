@@ -231,9 +231,10 @@ void raft__recv_snapshot_resp(struct raft *r, const struct raft_message *m)
         }
         p->next = p->snap_index + 1;
         raft__progress_become_probe(r, p);
-        if (raft__maybe_commit(r) && r->role == RAFT_LEADER) {
-            raft__bcast_append(r, true);
-        } else {
+        if (raft__maybe_commit(r)) {
+            r->flush_pending = true;
+        }
+        if (r->role == RAFT_LEADER) {
             raft__send_append(r, p, true);
         }
         return;
