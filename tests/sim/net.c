@@ -38,9 +38,14 @@ void sim_net_send(struct sim *s, unsigned from_slot, struct raft_message *m)
     }
     unsigned copies = sim_rng_chance(&s->rng, s->p.dup) ? 2 : 1;
     for (unsigned i = 0; i < copies; i++) {
+        raft_time delay = sim_rng_between(&s->rng, s->p.delay_min,
+                                          s->p.delay_max);
+        if (s->p.stale > 0 && sim_rng_chance(&s->rng, s->p.stale)) {
+            delay = sim_rng_between(&s->rng, s->p.election_timeout,
+                                    5ull * s->p.election_timeout);
+        }
         struct sim_event ev = {
-            .time = s->now + sim_rng_between(&s->rng, s->p.delay_min,
-                                             s->p.delay_max),
+            .time = s->now + delay,
             .node = (unsigned)to,
             .kind = SIM_EV_DELIVER,
             .arg = from_slot,

@@ -49,6 +49,7 @@ static void pick_params(struct sim *s)
     p->delay_max = p->delay_min + (unsigned)sim_rng_between(g, 0, 25);
     p->drop = sim_rng_chance(g, 2000) ? 0 : (unsigned)sim_rng_below(g, 1500);
     p->dup = sim_rng_chance(g, 3000) ? 0 : (unsigned)sim_rng_below(g, 800);
+    p->stale = sim_rng_chance(g, 5000) ? 0 : (unsigned)sim_rng_below(g, 100);
     p->garbage_every =
         sim_rng_chance(g, 5000) ? (unsigned)sim_rng_between(g, 10, 300) : 0;
     p->fault_every = (unsigned)sim_rng_between(g, 50, 600);

@@ -274,6 +274,8 @@ struct sim_params {
     unsigned election_timeout, heartbeat_interval;
     unsigned delay_min, delay_max; /* ms */
     unsigned drop, dup;            /* per10k */
+    unsigned stale;                /* per10k: delayed by 1-5 election
+                                    * timeouts (arrives very late) */
     unsigned garbage_every;        /* mean ms between garbage (0: none) */
     unsigned fault_every;          /* mean ms between faults */
     unsigned work_every;           /* mean ms between client operations */

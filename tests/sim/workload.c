@@ -267,6 +267,7 @@ void sim_heal(struct sim *s)
     memset(s->blocked, 0, sizeof(s->blocked));
     s->p.drop = 0;
     s->p.dup = 0;
+    s->p.stale = 0;
     sim_tracef(s, "HEAL: faults stop at step %llu", U(s->steps));
     for (unsigned i = 0; i < s->n_slots; i++) {
         if (!s->nodes[i].alive) {
