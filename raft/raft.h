@@ -322,7 +322,13 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m);
 /* Time passed: election timeouts, heartbeats, check-quorum, retries. */
 int raft_tick(struct raft *r, raft_time now);
 
-/* The driver made entries up to (index, term) durable (contract step 3). */
+/* The driver made entries up to (index, term) durable (contract step 3).
+ * (index, term) is the last entry of an update's entries, or its installed
+ * snapshot. Reports are matched, in order, with the updates the core handed
+ * out: one report also covers every earlier update (a driver that batches
+ * may report only the last); a report matching no outstanding update is
+ * stale and ignored. Entries truncated or wiped by an install after the
+ * update was produced are never counted. */
 int raft_persisted(struct raft *r, raft_time now, raft_index index,
                    raft_term term);
 
@@ -333,8 +339,11 @@ int raft_propose(struct raft *r, raft_time now, const struct raft_buf *cmd,
                  raft_index *index, raft_term *term);
 
 /* Asks for a read index (thesis §6.4) under the caller's id `ctx`. The answer
- * arrives in a later update's reads: status 0 and the index, or
- * RAFT_ERR_NOT_LEADER / RAFT_ERR_LEADERSHIP_LOST. Followers ask the leader. */
+ * arrives in a later update's reads, exactly once per call: status 0 and the
+ * index, or RAFT_ERR_NOT_LEADER / RAFT_ERR_LEADERSHIP_LOST. Followers ask the
+ * leader; their read fails with RAFT_ERR_NOT_LEADER if the leader changes or
+ * does not answer within two election timeouts. A leader batches: all reads
+ * asked before an update is collected share one heartbeat round. */
 int raft_read_index(struct raft *r, raft_time now, uint64_t ctx);
 
 /* Leadership transfer (thesis §3.10) to `target` (0: the most up-to-date
@@ -413,7 +422,9 @@ struct raft_update {
 
 /* Moves everything produced since the last call into *u (which the caller
  * owns and must release with raft_update_close). Returns true if the update
- * holds anything to do besides the soft state and next_timeout. */
+ * holds anything to do besides the soft state and next_timeout. A leader
+ * sends new entries and commit-index news here, once per follower per
+ * update: call it after each batch of inputs (once per loop iteration). */
 bool raft_ready(struct raft *r, struct raft_update *u);
 void raft_update_close(struct raft_update *u);
 
