@@ -91,10 +91,18 @@ static int handle_open(struct fs_op *op, const struct store_attr *a,
 static void set_open_flags(struct fuse_file_info *fi, struct fs_handle *h)
 {
     fi->fh = (uint64_t)(uintptr_t)h;
-    /* The page cache is good within one open only: the next open drops
-     * it (close-to-open), so a reader never sees pages of older values. */
+    /*
+     * Direct IO: every read is served from this handle's snapshot, never
+     * from the kernel's page cache. That cache is per inode, not per open:
+     * two readers on this node holding different snapshots of an inode
+     * overwritten in place would get each other's pages, and reads would
+     * be cut at an i_size that belongs to another open (or to a writer's
+     * O_TRUNC, which the kernel applies to i_size at open). The cost:
+     * MAP_SHARED mappings fail with ENODEV (libfuse 3.14 cannot ask for
+     * FUSE_DIRECT_IO_ALLOW_MMAP); MAP_PRIVATE (exec, git) works.
+     */
+    fi->direct_io = 1;
     fi->keep_cache = 0;
-    fi->direct_io = 0;
 }
 
 /* ---- open ---- */

@@ -102,6 +102,11 @@ struct fs_mount {
     unsigned releasing;
     struct fs_op *barrier;
     struct fs_op *barrier_tail;
+    /* uv_now of the last read round that failed (0: none). While it is
+     * recent and the node still sees no quorum, reads fail at once: the
+     * kernel retries a failed lookup once, and every request of a path
+     * walk would otherwise wait out the op timeout again. */
+    uint64_t read_failed_at;
 };
 
 /* ---- fuse_mount.c: ops and their replies ---- */

@@ -123,6 +123,9 @@ static void on_read(void *data, int status)
 {
     struct fs_op *op = data;
     op->in_driver = false;
+    if (status != 0 && !op->m->stopped) {
+        op->m->read_failed_at = uv_now(&op->m->d->loop);
+    }
     if (status != 0 || op->m->stopped) {
         fs__op_fail(op, fs_model_read_errno(status != 0 ? status : -EIO));
         return;
@@ -149,6 +152,12 @@ void fs__op_read(struct fs_op *op)
     }
     if (m->opts.stale && !op->quorum) {
         op->run(op);
+        return;
+    }
+    if (m->read_failed_at != 0 &&
+        uv_now(&m->d->loop) - m->read_failed_at < m->d->cfg.op_timeout_ms &&
+        !raft_node_quorum_ok(m->d->node)) {
+        fs__op_fail(op, EIO);
         return;
     }
     op->in_driver = true;
