@@ -358,8 +358,19 @@ enum raft_change_op {
 };
 
 /* One membership change (thesis §4.1), leader only, one at a time
- * (RAFT_ERR_BUSY while the last one is uncommitted). The new configuration
- * takes effect when appended. *index is its entry's index. */
+ * (RAFT_ERR_BUSY while the last one is uncommitted, and until the leader
+ * has committed an entry of its term). The new configuration takes effect
+ * when appended, and reverts if its entry is truncated. *index is its
+ * entry's index. Errors: RAFT_ERR_NOT_LEADER, RAFT_ERR_TRANSFERRING,
+ * RAFT_ERR_BUSY, RAFT_ERR_EXISTS (add an existing id, promote a voter),
+ * RAFT_ERR_NOT_FOUND, RAFT_ERR_NOT_CAUGHT_UP (promote: the learner's match
+ * is below commit - learner_catchup), RAFT_ERR_INVALID (id 0, address
+ * missing or too long, full configuration, removing the last voter).
+ * A leader that removes itself leads, without counting itself, until the
+ * change commits, then steps down. Elections are started only by voters of
+ * the latest configuration, or by a voter of the committed one while its
+ * removal is uncommitted (it may hold the only up-to-date log; it counts
+ * only the new configuration's voters). */
 int raft_change(struct raft *r, raft_time now, enum raft_change_op op,
                 raft_id id, const char *addr, raft_index *index);
 
