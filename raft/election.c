@@ -264,7 +264,10 @@ void raft__recv_vote_resp(struct raft *r, const struct raft_message *m)
 {
     int t;
     if (m->vote_resp.pre_vote) {
-        if (r->role != RAFT_PRE_CANDIDATE || m->term < r->term) {
+        /* A grant carries the term we proposed; a refusal, the voter's. A
+         * grant from an earlier round (another proposed term) is stale. */
+        if (r->role != RAFT_PRE_CANDIDATE || m->term < r->term ||
+            (m->vote_resp.granted && m->term != r->term + 1)) {
             return;
         }
     } else if (r->role != RAFT_CANDIDATE || m->term != r->term) {
