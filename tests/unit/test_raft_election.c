@@ -44,6 +44,66 @@ START_TEST(test_elect_randomized)
 }
 END_TEST
 
+/* Reference: §5.2, Election Safety — under random partitions and crashes,
+ * at most one leader is ever elected in a term; a leader emerges once the
+ * network heals. */
+START_TEST(test_election_safety_random)
+{
+    struct h h;
+    struct raft_options o;
+    raft_id leader_of[512];
+    uint64_t x = 99 + (uint64_t)_i;
+    unsigned step, i;
+    raft_options_default(&o);
+    o.election_timeout = H_ET;
+    o.heartbeat_interval = H_HB;
+    o.seed = (uint64_t)_i;
+    o.pre_vote = _i % 2 == 0;
+    o.check_quorum = _i % 3 != 0;
+    h_init_opts(&h, 5, 5, &o);
+    memset(leader_of, 0, sizeof leader_of);
+    for (step = 0; step < 60; step++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        memset(h.cut, 0, sizeof h.cut);
+        for (i = 0; i < 6; i++) {
+            unsigned a = 1 + (unsigned)((x >> (8 * i)) % 5);
+            unsigned b = 1 + (unsigned)((x >> (8 * i + 4)) % 5);
+            h.cut[a][b] = h.cut[b][a] = (x >> (50 + i)) & 1;
+        }
+        if (step % 10 == 3) {
+            raft_id v = 1 + (raft_id)((x >> 40) % 5);
+            if (h.nodes[v].up) {
+                h_stop(&h, v);
+            } else {
+                h_start(&h, v);
+            }
+        }
+        h_run(&h, 20 + (x >> 58));
+        for (i = 1; i <= 5; i++) {
+            raft_term t;
+            if (!h.nodes[i].up || raft_role(h.nodes[i].r) != RAFT_LEADER) {
+                continue;
+            }
+            t = raft_current_term(h.nodes[i].r);
+            ck_assert_uint_lt(t, 512);
+            if (leader_of[t] == 0) {
+                leader_of[t] = i;
+            }
+            ck_assert_uint_eq(leader_of[t], i);
+        }
+    }
+    memset(h.cut, 0, sizeof h.cut);
+    for (i = 1; i <= 5; i++) {
+        if (!h.nodes[i].up) {
+            h_start(&h, i);
+        }
+    }
+    h_run(&h, 20 * H_ET);
+    ck_assert_uint_ne(h_leader(&h), 0);
+    h_close(&h);
+}
+END_TEST
+
 /* Reference: §5.2 — split vote: two candidates in the same term, neither gets
  * a majority; a later timeout resolves it, one leader per term. */
 START_TEST(test_elect_split_vote)
@@ -464,6 +524,7 @@ static Suite *election_suite(void)
     tcase_add_test(tc, test_elect_basic);
     tcase_add_test(tc, test_elect_randomized);
     tcase_add_test(tc, test_elect_split_vote);
+    tcase_add_loop_test(tc, test_election_safety_random, 0, 12);
     tcase_add_test(tc, test_elect_up_to_date);
     tcase_add_test(tc, test_elect_one_vote_per_term);
     tcase_add_test(tc, test_single_node);
