@@ -307,6 +307,8 @@ struct sim {
     unsigned probe_slot;
     raft_index probe_index;
     raft_term probe_term;
+    bool probe_committed;     /* then: every member must catch up... */
+    raft_time converge_limit; /* ...by this time */
     uint64_t next_value, next_ctx;
     struct sim_read *pending; /* reads asked, not yet answered */
     size_t n_pending, cap_pending;

@@ -274,7 +274,8 @@ void sim_heal(struct sim *s)
             sim_node_start(s, &s->nodes[i], false);
         }
     }
-    /* A server in no live server's configuration was removed for good. */
+    /* A server in no other live server's configuration was removed for
+     * good: shut it down, as an operator would. */
     bool member[SIM_MAX_SLOTS] = {false};
     for (unsigned i = 0; i < s->n_slots; i++) {
         struct sim_node *n = &s->nodes[i];
@@ -286,7 +287,10 @@ void sim_heal(struct sim *s)
         for (unsigned k = 0; k < 2; k++) {
             for (unsigned j = 0; j < cs[k]->n && j < RAFT_MAX_SERVERS; j++) {
                 int slot = sim_slot_of(s, cs[k]->servers[j].id);
-                if (slot >= 0) {
+                /* A server's own stale view does not count: a removed
+                 * server that never learned it was removed would
+                 * disrupt the cluster (thesis §4.2.3) until shut down. */
+                if (slot >= 0 && (unsigned)slot != i) {
                     member[slot] = true;
                 }
             }
@@ -306,8 +310,47 @@ void sim_heal(struct sim *s)
 
 /* After the heal, a leader must emerge and a fresh proposal must commit on
  * a majority within 30 election timeouts. */
+/* After the probe committed: every live member of the leader's
+ * configuration must catch up and apply it within 30 election timeouts
+ * (a stuck follower or snapshot transfer is a liveness bug too). */
+static void converge(struct sim *s)
+{
+    struct sim_node *l = find_leader(s);
+    const struct raft_config *c = l ? raft_configuration(l->r) : NULL;
+    struct sim_node *behind = NULL;
+    for (unsigned i = 0; c != NULL && i < c->n && behind == NULL; i++) {
+        int slot = sim_slot_of(s, c->servers[i].id);
+        if (slot >= 0 && s->nodes[slot].alive &&
+            s->nodes[slot].applied < s->probe_index) {
+            behind = &s->nodes[slot];
+        }
+    }
+    if (l != NULL && behind == NULL) {
+        sim_tracef(s, "LIVENESS: every member applied %llu %llums after the "
+                   "heal", U(s->probe_index), U(s->now - s->heal_time));
+        s->phase = SIM_PHASE_DONE;
+        return;
+    }
+    if (s->now > s->converge_limit) {
+        sim_fail(s, "Liveness: %s%llu has not applied %llu %llums after it "
+                 "committed (applied %llu)", behind ? "n" : "no leader, ",
+                 behind ? U(behind->id) : 0ull, U(s->probe_index),
+                 U(s->now - s->converge_limit +
+                   30ull * s->p.election_timeout),
+                 behind ? U(behind->applied) : 0ull);
+        return;
+    }
+    struct sim_event ev = {.time = s->now + s->p.election_timeout / 4 + 1,
+                           .node = SIM_MAX_SLOTS, .kind = SIM_EV_LIVENESS};
+    sim_queue_push(&s->q, &ev);
+}
+
 void sim_liveness_probe(struct sim *s)
 {
+    if (s->probe_committed) {
+        converge(s);
+        return;
+    }
     raft_time limit = s->heal_time + 30ull * s->p.election_timeout;
     if (s->now > limit) {
         struct sim_node *l = find_leader(s);
@@ -338,7 +381,9 @@ void sim_liveness_probe(struct sim *s)
             sim_tracef(s, "LIVENESS: %llu/%llu committed on %u of %u voters "
                        "%llums after the heal", U(s->probe_index),
                        U(s->probe_term), k, v, U(s->now - s->heal_time));
-            s->phase = SIM_PHASE_DONE;
+            s->probe_committed = true;
+            s->converge_limit = s->now + 30ull * s->p.election_timeout;
+            converge(s);
             return;
         }
         if (l == n && (committed || (e != NULL && e->term == s->probe_term))) {
