@@ -10,9 +10,6 @@
 typedef Raftfs__Client__Request Request;
 typedef Raftfs__Client__Response Response;
 
-int net__pack(const ProtobufCMessage *msg, size_t frame_max,
-              struct net__wframe **out);
-
 /* enum net_client_op <-> the Request oneof case, in the same order. */
 static const Raftfs__Client__Request__OpCase op_cases[] = {
     [NET_CLIENT_STATUS] = RAFTFS__CLIENT__REQUEST__OP_STATUS,

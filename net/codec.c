@@ -12,28 +12,6 @@
 typedef Raftfs__Peer__Envelope Envelope;
 typedef Raftfs__Peer__RaftMessage RaftMessage;
 
-/* Packs any protobuf-c message into a new frame. Used by both codecs. */
-int net__pack(const ProtobufCMessage *msg, size_t frame_max,
-              struct net__wframe **out);
-int net__pack(const ProtobufCMessage *msg, size_t frame_max,
-              struct net__wframe **out)
-{
-    size_t n = protobuf_c_message_get_packed_size(msg);
-    struct net__wframe *f;
-
-    if (n > frame_max || n > UINT32_MAX)
-        return NET_ERR_FRAME_TOO_BIG;
-    f = malloc(sizeof *f + NET_FRAME_HDR + n);
-    if (f == NULL)
-        return -ENOMEM;
-    f->next = NULL;
-    f->len = NET_FRAME_HDR + n;
-    net__frame_put_header(f->data, (uint32_t)n);
-    protobuf_c_message_pack(msg, f->data + NET_FRAME_HDR);
-    *out = f;
-    return 0;
-}
-
 static int pack_envelope(const Envelope *e, size_t frame_max,
                          struct net__wframe **out)
 {

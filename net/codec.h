@@ -90,6 +90,11 @@ int net__encode_client_resp(const struct net_client_resp *r, uint64_t id,
 int net__decode_client_resp(const uint8_t *buf, size_t len,
                             struct net_client_resp *out);
 
+/* Packs any protobuf-c message (a `const ProtobufCMessage *`, passed as
+ * void to keep protobuf-c out of this header) into a new frame: 0,
+ * NET_ERR_FRAME_TOO_BIG or -ENOMEM. */
+int net__pack(const void *msg, size_t frame_max, struct net__wframe **out);
+
 /* Logging helper: formats one line and hands it to fn (or stderr). */
 void net__log(net_log_fn fn, void *data, int level, const char *fmt, ...)
 #if defined(__GNUC__)

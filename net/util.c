@@ -1,9 +1,14 @@
-/* Error strings and the log helper of net/. */
+/* Shared helpers of net/: error strings, logging, protobuf packing. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "codec.h"
+#include "frame.h"
 
 const char *net_strerror(int rv)
 {
@@ -36,4 +41,23 @@ void net__log(net_log_fn fn, void *data, int level, const char *fmt, ...)
         return;
     }
     fprintf(stderr, "net: %s\n", line);
+}
+
+int net__pack(const void *m, size_t frame_max, struct net__wframe **out)
+{
+    const ProtobufCMessage *msg = m;
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    struct net__wframe *f;
+
+    if (n > frame_max || n > UINT32_MAX)
+        return NET_ERR_FRAME_TOO_BIG;
+    f = malloc(sizeof *f + NET_FRAME_HDR + n);
+    if (f == NULL)
+        return -ENOMEM;
+    f->next = NULL;
+    f->len = NET_FRAME_HDR + n;
+    net__frame_put_header(f->data, (uint32_t)n);
+    protobuf_c_message_pack(msg, f->data + NET_FRAME_HDR);
+    *out = f;
+    return 0;
 }
