@@ -19,6 +19,20 @@ void sim_apply_push(struct sim_node *n, struct sim_apply_item *it)
 
 /* ---- Apply (contract steps 4-5) ---- */
 
+/* With a durable state machine, each apply is atomic with its record. */
+static void save_sm(struct sim *s, struct sim_node *n)
+{
+    if (!s->p.durable_sm) {
+        return;
+    }
+    struct sim_store *st = &n->store;
+    st->has_sm = true;
+    memcpy(st->sm_regs, n->regs, sizeof(st->sm_regs));
+    st->sm_applied = n->applied;
+    st->sm_term = n->applied_term;
+    st->sm_config = n->sm_config;
+}
+
 static void serve_read(struct sim *s, struct sim_node *n,
                        const struct sim_read *rd)
 {
@@ -94,6 +108,7 @@ static void apply_entry(struct sim *s, struct sim_node *n,
     }
     n->applied = e->index;
     n->applied_term = e->term;
+    save_sm(s, n);
     sim_check_applied(&s->chk, n->id, e->index, e->term, sim_entry_hash(e),
                       key, value, raft_current_term(n->r));
 }
@@ -133,6 +148,7 @@ static void restore(struct sim *s, struct sim_node *n,
     n->applied = m->index;
     n->applied_term = m->term;
     n->sm_config = m->config;
+    save_sm(s, n);
     s->n_installs++;
     sim_tracef(s, "n%llu restored snapshot %llu/%llu", U(n->id), U(m->index),
                U(m->term));

@@ -124,15 +124,19 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool bootstrap)
     l.snap_config = st->snap_config;
     l.snap_size = st->snap_len;
     l.applied = st->snap_index;
+    bool sm = st->has_sm && st->sm_applied >= st->snap_index;
+    if (sm) {
+        l.applied = st->sm_applied; /* applied survives: no re-apply */
+    }
     size_t skip = 0;
     while (skip < st->n_log && st->log[skip].index <= st->snap_index) {
         skip++;
     }
     l.entries = st->log + skip;
     l.n_entries = st->n_log - skip;
-    sim_tracef(s, "n%llu START term=%llu vote=%llu snap=%llu/%llu log=%zu",
-               U(n->id), U(l.term), U(l.vote), U(l.snap_index),
-               U(l.snap_term), l.n_entries);
+    sim_tracef(s, "n%llu START term=%llu vote=%llu snap=%llu/%llu log=%zu "
+               "applied=%llu", U(n->id), U(l.term), U(l.vote),
+               U(l.snap_index), U(l.snap_term), l.n_entries, U(l.applied));
     int rv = raft_new(&o, &l, s->now, &n->r);
     if (rv != 0) {
         n->r = NULL;
@@ -144,7 +148,12 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool bootstrap)
     n->applied = st->snap_index;
     n->applied_term = st->snap_term;
     n->sm_config = st->snap_config;
-    if (st->snap != NULL) {
+    if (sm) {
+        memcpy(n->regs, st->sm_regs, sizeof(n->regs));
+        n->applied = st->sm_applied;
+        n->applied_term = st->sm_term;
+        n->sm_config = st->sm_config;
+    } else if (st->snap != NULL) {
         raft_index idx;
         if (sim_snap_decode(st->snap, st->snap_len, n->regs, &idx) != 0 ||
             idx != st->snap_index) {

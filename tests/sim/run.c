@@ -65,6 +65,7 @@ static void pick_params(struct sim *s)
     p->w_heal = (unsigned)sim_rng_between(g, 3, 10);
     p->w_slow = (unsigned)sim_rng_between(g, 0, 5);
     p->snapshot_every = (unsigned)sim_rng_between(g, 5, 80);
+    p->durable_sm = sim_rng_chance(g, 5000);
     p->pre_vote = sim_rng_chance(g, 7500);
     p->check_quorum = sim_rng_chance(g, 7500);
     p->max_append_bytes = (size_t)sim_rng_between(g, 16, 4096);
@@ -107,12 +108,12 @@ void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
                "heartbeat %ums, delay %u-%ums, drop %u/10000, dup %u/10000, "
                "garbage every %ums, pre-vote %d, check-quorum %d, snapshot "
                "every %u, chunk %u, append bytes %zu, inflight %u, trailing "
-               "%llu", U(seed), s->n_voters, SIM_SPARES,
+               "%llu, durable state machine %d", U(seed), s->n_voters, SIM_SPARES,
                s->p.election_timeout, s->p.heartbeat_interval,
                s->p.delay_min, s->p.delay_max, s->p.drop, s->p.dup,
                s->p.garbage_every, s->p.pre_vote, s->p.check_quorum,
                s->p.snapshot_every, s->p.chunk_bytes, s->p.max_append_bytes,
-               s->p.max_inflight, U(s->p.trailing));
+               s->p.max_inflight, U(s->p.trailing), s->p.durable_sm);
 
     /* Bootstrap: every initial member persists the same first entry. */
     struct raft_config c;

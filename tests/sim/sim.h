@@ -97,6 +97,13 @@ struct sim_store {
     struct raft_snapshot_meta in_meta;
     uint8_t *in_buf; /* owned, in_meta.size bytes */
     uint64_t in_filled; /* contiguous bytes written from offset 0 */
+    /* A durable state machine (like the daemon's LMDB one), when the seed
+     * says so: updated atomically with each apply, survives crashes. */
+    bool has_sm;
+    uint64_t sm_regs[SIM_KEYS];
+    raft_index sm_applied;
+    raft_term sm_term;
+    struct raft_config sm_config;
     /* The log: contiguous, log[0].index is the first stored index. */
     struct raft_entry *log; /* owned, with owned data */
     size_t n_log, cap_log;
@@ -282,6 +289,7 @@ struct sim_params {
     unsigned w_propose, w_propose_follower, w_read, w_transfer, w_change;
     unsigned w_crash, w_restart, w_partition, w_heal, w_slow;
     unsigned snapshot_every; /* take a snapshot every K applied entries */
+    bool durable_sm;         /* the state machine survives crashes */
     bool pre_vote, check_quorum;
     size_t max_append_bytes;
     unsigned max_inflight;
