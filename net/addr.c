@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net.h"
+#include "codec.h"
 
 #define HOST_MAX RAFT_ADDR_MAX
 
@@ -84,6 +84,34 @@ int net_addr_check(const char *s, char *err, size_t errlen)
             return fail(err, errlen, "bad IPv6 address in '%s'", s);
     }
     return 0;
+}
+
+int net__addr_literal(const char *s, struct sockaddr_storage *out,
+                      char *host, size_t hostcap, unsigned *port)
+{
+    char h[HOST_MAX];
+    int v6;
+    int rv = split(s, h, port, &v6, NULL, 0);
+
+    if (rv != 0)
+        return rv;
+    memset(out, 0, sizeof *out);
+    if (v6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+        if (inet_pton(AF_INET6, h, &in6->sin6_addr) != 1)
+            return NET_ERR_BAD_ADDR;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)*port);
+        return 0;
+    }
+    struct sockaddr_in *in = (struct sockaddr_in *)out;
+    if (inet_pton(AF_INET, h, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)*port);
+        return 0;
+    }
+    snprintf(host, hostcap, "%s", h);
+    return 1;
 }
 
 int net_addr_parse(const char *s, struct sockaddr_storage *out, char *err,

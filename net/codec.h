@@ -95,6 +95,12 @@ int net__decode_client_resp(const uint8_t *buf, size_t len,
  * NET_ERR_FRAME_TOO_BIG or -ENOMEM. */
 int net__pack(const void *msg, size_t frame_max, struct net__wframe **out);
 
+/* Parses a "HOST:PORT" whose host is an IP literal into *out and returns
+ * 0; returns 1 and copies the host name into host (and *port) when the host
+ * is a name to resolve; NET_ERR_BAD_ADDR on bad syntax. Never blocks. */
+int net__addr_literal(const char *s, struct sockaddr_storage *out,
+                      char *host, size_t hostcap, unsigned *port);
+
 /* Logging helper: formats one line and hands it to fn (or stderr). */
 void net__log(net_log_fn fn, void *data, int level, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -235,9 +235,10 @@ int net_transport_local_addr(const struct net_transport *t,
                              struct sockaddr_storage *out);
 
 /*
- * Adds peer `id` at `addr` ("HOST:PORT", resolved now: may block for a host
- * name) or, if it exists with another address, reconnects it there. The
- * first connection is attempted at once. Returns 0, NET_ERR_BAD_ADDR,
+ * Adds peer `id` at `addr` ("HOST:PORT") or, if it exists with another
+ * address, reconnects it there. A host name is resolved asynchronously before
+ * every connection attempt (never blocks the loop). The first connection is
+ * attempted at once. Returns 0, NET_ERR_BAD_ADDR,
  * RAFT_ERR_INVALID (id 0 or self) or -ENOMEM.
  */
 int net_transport_set_peer(struct net_transport *t, raft_id id,

@@ -2,6 +2,9 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,7 +194,83 @@ static void connect_cb(uv_connect_t *req, int status)
     net__conn_flush(&p->conn);
 }
 
+static void peer_tcp_connect(struct net__peer *p);
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct net__peer *p = container_of(req, struct net__peer, gai);
+    struct net_transport *t = p->t;
+    struct addrinfo *ai, *pick = NULL;
+    size_t n = 0, k;
+    bool ok;
+
+    /* A name may have several addresses (localhost: ::1 and 127.0.0.1):
+     * successive attempts rotate through them. */
+    for (ai = status == 0 ? res : NULL; ai != NULL; ai = ai->ai_next)
+        n++;
+    if (n > 0) {
+        k = (size_t)(p->stats.connects % n);
+        for (pick = res; k > 0; k--)
+            pick = pick->ai_next;
+    }
+    ok = pick != NULL && pick->ai_addrlen <= sizeof p->sa;
+    p->resolving = false;
+    if (ok) {
+        memcpy(&p->sa, pick->ai_addr, pick->ai_addrlen);
+        if (pick->ai_family == AF_INET6)
+            ((struct sockaddr_in6 *)&p->sa)->sin6_port =
+                htons((uint16_t)p->port);
+        else
+            ((struct sockaddr_in *)&p->sa)->sin_port = htons((uint16_t)p->port);
+    }
+    uv_freeaddrinfo(res); /* NULL on error */
+    if (!p->removed && !t->closing) {
+        if (ok) {
+            peer_tcp_connect(p);
+        } else {
+            if (!p->logged_down)
+                NET_LOG(t, NET_LOG_WARN, "cannot resolve node %llu (%s): %s",
+                        (unsigned long long)p->id, p->addr,
+                        status != 0 ? uv_strerror(status) : "no address");
+            p->logged_down = true;
+            uv_timer_start(&p->timer, timer_cb, backoff(t, p->attempts), 0);
+            if (p->attempts < 32)
+                p->attempts++;
+        }
+    }
+    peer_handle_closed(p); /* the request counted as a handle; p may go */
+}
+
+/* A name is resolved afresh before every attempt (off the loop thread, by
+ * libuv's pool), so a node that moved is found again. */
 static void peer_connect(struct net__peer *p)
+{
+    struct net_transport *t = p->t;
+    struct addrinfo hints;
+    char port[8];
+    int rv;
+
+    if (p->host[0] == '\0') {
+        peer_tcp_connect(p);
+        return;
+    }
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(port, sizeof port, "%u", p->port);
+    rv = uv_getaddrinfo(t->loop, &p->gai, gai_cb, p->host, port, &hints);
+    if (rv != 0) {
+        NET_LOG(t, NET_LOG_ERROR, "cannot resolve node %llu (%s): %s",
+                (unsigned long long)p->id, p->addr, uv_strerror(rv));
+        uv_timer_start(&p->timer, timer_cb, t->c.backoff_max_ms, 0);
+        return;
+    }
+    p->resolving = true;
+    p->handles++;
+    t->handles++;
+}
+
+static void peer_tcp_connect(struct net__peer *p)
 {
     struct net_transport *t = p->t;
     int rv;
@@ -216,6 +295,8 @@ static void peer_connect(struct net__peer *p)
 /* Closes whatever the peer has open; peer_handle_closed() frees it. */
 static void peer_shutdown(struct net__peer *p)
 {
+    if (p->resolving)
+        uv_cancel((uv_req_t *)&p->gai); /* gai_cb runs either way */
     uv_timer_stop(&p->timer);
     if (!uv_is_closing((uv_handle_t *)&p->timer))
         uv_close((uv_handle_t *)&p->timer, timer_close_cb);
@@ -227,13 +308,16 @@ int net_transport_set_peer(struct net_transport *t, raft_id id,
 {
     struct net__peer *p;
     struct sockaddr_storage sa;
-    char err[128];
+    char err[128], host[RAFT_ADDR_MAX] = "";
+    unsigned port;
     int rv;
 
     if (id == 0 || id == t->c.self || t->closing)
         return RAFT_ERR_INVALID;
-    rv = net_addr_parse(addr, &sa, err, sizeof err);
-    if (rv != 0) {
+    rv = net_addr_check(addr, err, sizeof err);
+    if (rv == 0)
+        rv = net__addr_literal(addr, &sa, host, sizeof host, &port);
+    if (rv < 0) {
         NET_LOG(t, NET_LOG_ERROR, "node %llu: %s", (unsigned long long)id,
                 err);
         return rv;
@@ -252,7 +336,12 @@ int net_transport_set_peer(struct net_transport *t, raft_id id,
     p->t = t;
     p->id = id;
     snprintf(p->addr, sizeof p->addr, "%s", addr);
-    p->sa = sa;
+    if (rv == 1) {
+        snprintf(p->host, sizeof p->host, "%s", host);
+        p->port = port;
+    } else {
+        p->sa = sa;
+    }
     net__conn_setup(&p->conn, peer_frame_cb, peer_close_cb);
     uv_timer_init(t->loop, &p->timer);
     p->handles = 1;

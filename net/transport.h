@@ -20,14 +20,18 @@ struct net__peer {
     struct net_transport *t;
     raft_id id;
     char addr[RAFT_ADDR_MAX];
-    struct sockaddr_storage sa;
+    struct sockaddr_storage sa; /* resolved before each connect if a name */
+    char host[RAFT_ADDR_MAX];   /* "" if addr holds an IP literal */
+    unsigned port;
+    uv_getaddrinfo_t gai;       /* in flight while resolving */
+    bool resolving;
     struct net__conn conn; /* outbound; conn.open while a tcp handle lives */
     uv_connect_t connect_req;
     uv_timer_t timer;      /* reconnect backoff */
     int state;             /* enum peer_state */
     bool removed;          /* freed once its handles are closed */
     bool logged_down;      /* one log line per outage, not per retry */
-    unsigned handles;      /* of timer and tcp, still open */
+    unsigned handles;      /* timer, tcp and resolution still open */
     unsigned attempts;     /* failed connects since the last success */
     struct net_peer_stats stats;
     struct net__peer *next;

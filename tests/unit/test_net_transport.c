@@ -771,6 +771,7 @@ START_TEST(test_is_known)
     static struct node a, b;
     struct raft_message m;
     struct count_goal g = {&b, 1};
+    char name[64];
 
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
@@ -778,7 +779,10 @@ START_TEST(test_is_known)
     use_is_known = true;
     start_node(&b, 2, 7, 0, 0);
     use_is_known = false;
-    set_peer(&a, 2, b.port); /* b never heard of node 1 but accepts it */
+    /* A host name, resolved off the loop; b never heard of node 1 but
+     * accepts it. */
+    snprintf(name, sizeof name, "localhost:%u", b.port);
+    ck_assert_int_eq(net_transport_set_peer(a.t, 2, name), 0);
     m = heartbeat(1, 2, 5);
     ck_assert_int_eq(net_transport_send(a.t, &m), 0);
     ck_assert(run_until(has_msgs, &g, 10000));
@@ -787,6 +791,14 @@ START_TEST(test_is_known)
     ck_assert_int_eq(net_transport_remove_peer(a.t, 2), 0);
     ck_assert_int_eq(net_transport_send(a.t, &m), NET_ERR_UNKNOWN_PEER);
     ck_assert_int_eq(net_transport_remove_peer(a.t, 2), NET_ERR_UNKNOWN_PEER);
+    /* Removed or closed while a resolution is in flight. */
+    ck_assert_int_eq(net_transport_set_peer(a.t, 5, "no-such-host.invalid:7"),
+                     0);
+    ck_assert_int_eq(net_transport_set_peer(a.t, 6, "no-such-host.invalid:8"),
+                     0);
+    ck_assert_int_eq(net_transport_remove_peer(a.t, 5), 0);
+    ck_assert_int_eq(net_transport_set_peer(a.t, 7, "bad address"),
+                     NET_ERR_BAD_ADDR);
     stop_node(&a);
     stop_node(&b);
 }
