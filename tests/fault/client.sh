@@ -90,6 +90,31 @@ ft_op_fuse() {
     if [ $rc = 0 ]; then res=ok; else res=$(ft_classify_write $rc "$errf"); fi
 }
 
+# --fuse-create-empty: what the mount does today. Creating a new file is a
+# proposal of its own (an empty file), and the content follows at close,
+# so a reader may see the file empty while the write runs. A write or
+# append is recorded with a "maybe" create of "" in the same interval; an
+# O_EXCL create that won is an ok create of "" plus an ok write of the
+# value; one that failed, both maybe (unknown: both unknown).
+ft_record_create_empty() {
+    local m=maybe
+    [ "$res" = unknown ] && m=unknown
+    if [ "$kind" = x ]; then
+        if [ "$res" = ok ] && [ "$out" = "~" ]; then
+            echo "$w $t0 $t1 x $k = ok ~"
+            echo "$w $t0 $t1 w $k $arg ok -"
+        elif [ "$res" = ok ]; then
+            echo "$w $t0 $t1 x $k $arg ok ="
+        else
+            echo "$w $t0 $t1 x $k = $m -"
+            echo "$w $t0 $t1 w $k $arg $m -"
+        fi
+    else
+        echo "$w $t0 $t1 $kind $k $arg $res $out"
+        echo "$w $t0 $t1 x $k = $m -"
+    fi
+}
+
 # ft_worker W NODE VIA(ctl|fuse): the loop; runs in the background.
 ft_worker() {
     local w=$1 node=$2 via=$3 seq=0 k r t0 t1 kind arg res out
@@ -111,7 +136,12 @@ ft_worker() {
             ft_op_ctl "$node" "$r" "$k" "w$w.$seq" "$errf"
         fi
         t1=${EPOCHREALTIME/./}
-        echo "$w $t0 $t1 $kind $k $arg $res $out" >> "$hist"
+        if [ "$via" = fuse ] && [ "${FT_CREATE_EMPTY:-0}" = 1 ] && [ "$kind" != r ] && [ "$kind" != d ]; then
+            ft_record_create_empty >> "$hist"
+        else
+            echo "$w $t0 $t1 $kind $k $arg $res $out" >> "$hist"
+        fi
+        [ "${FT_THINK_MS:-0}" -gt 0 ] && sleep "0.$(printf %03d "$FT_THINK_MS")"
         if [ "$res" != ok ]; then
             echo "$t0 $kind $res $(head -c 200 "$errf" | tr '\n' ' ')" >> "$FT_DIR/errors.$w"
             sleep 0.$((RANDOM % 3 + 1))   # back off: fewer open unknowns

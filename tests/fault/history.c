@@ -94,6 +94,8 @@ static int parse_result(const char *s, enum fault_result *res)
         *res = FAULT_RES_FAIL;
     } else if (strcmp(s, "unknown") == 0) {
         *res = FAULT_RES_UNKNOWN;
+    } else if (strcmp(s, "maybe") == 0) {
+        *res = FAULT_RES_MAYBE;
     } else {
         return -EINVAL;
     }
@@ -231,6 +233,7 @@ static const char *result_name(enum fault_result r)
     case FAULT_RES_OK: return "ok";
     case FAULT_RES_FAIL: return "fail";
     case FAULT_RES_UNKNOWN: return "unknown";
+    case FAULT_RES_MAYBE: return "maybe";
     }
     return "?";
 }

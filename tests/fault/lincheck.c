@@ -15,7 +15,9 @@
  * operation should have been linearized by then: backtrack to the last
  * choice. Unknown operations return at +infinity, so they may be linearized
  * anywhere after their invoke or never: the search succeeds as soon as the
- * first return left in the list is at +infinity.
+ * first return left in the list is at +infinity. A maybe operation has two
+ * alternatives, its effect or none, both within its interval: backtracking
+ * into it tries the second before moving on.
  */
 
 #define ABSENT 0u
@@ -312,7 +314,65 @@ static void unlift(struct entry *e)
 struct frame {
     struct entry *e;
     uint32_t state; /* the state before e was linearized */
+    int alt;        /* which of the op's alternatives was taken */
 };
+
+/* The search's working state, shared by the loop and try_linearize. */
+struct search {
+    const struct kept *kept;
+    struct strtab *t;
+    struct memo *memo;
+    uint64_t *bits;
+    struct frame *stack;
+    size_t depth;
+    uint32_t state;
+    uint64_t max_steps;
+    uint64_t max_bytes;
+    struct fault_key_result *res;
+};
+
+/* A maybe op has two alternatives (0: its effect, 1: nothing); every other
+ * op has one. */
+static int alternatives(const struct kept *k)
+{
+    return k->op->result == FAULT_RES_MAYBE ? 2 : 1;
+}
+
+/* Tries to linearize e's op now, from alternative alt on. Returns 1 if it
+ * did (pushed, lifted), 0 if no alternative is legal and new, -ERANGE when
+ * the budget ran out, -ENOMEM. */
+static int try_linearize(struct search *s, struct entry *e, int alt)
+{
+    const struct kept *k = &s->kept[e->op];
+    for (; alt < alternatives(k); alt++) {
+        if (s->res->steps++ >= s->max_steps ||
+            memo_bytes(s->memo) > s->max_bytes) {
+            return -ERANGE;
+        }
+        uint32_t next = s->state;
+        bool legal = true;
+        if (alt == 0 && step(s->t, k, s->state, &next, &legal) != 0) {
+            return -ENOMEM;
+        }
+        if (!legal) {
+            continue;
+        }
+        s->bits[e->op / 64] |= (uint64_t)1 << (e->op % 64);
+        int added = memo_add(s->memo, s->bits, next);
+        if (added < 0) {
+            return added;
+        }
+        if (added) {
+            s->stack[s->depth++] =
+                (struct frame){.e = e, .state = s->state, .alt = alt};
+            s->state = next;
+            lift(e);
+            return 1;
+        }
+        s->bits[e->op / 64] &= ~((uint64_t)1 << (e->op % 64));
+    }
+    return 0;
+}
 
 void fault_key_result_close(struct fault_key_result *res)
 {
@@ -466,8 +526,11 @@ static int search(const struct kept *kept, size_t m, struct strtab *t,
         list[i].next = i + 1 < 2 * m ? &list[i + 1] : NULL;
     }
 
-    uint32_t state = ABSENT;
-    size_t depth = 0, n_best = 0, blocking = 0;
+    struct search ctx = {.kept = kept, .t = t, .memo = &memo, .bits = bits,
+                         .stack = stack, .state = ABSENT,
+                         .max_steps = max_steps, .max_bytes = max_bytes,
+                         .res = res};
+    size_t n_best = 0, blocking = 0;
     uint32_t best_state = ABSENT;
     bool have_best = false;
     struct entry *e = head->next;
@@ -477,55 +540,48 @@ static int search(const struct kept *kept, size_t m, struct strtab *t,
             break; /* every op with a known completion is linearized */
         }
         if (e->is_call) {
-            if (res->steps++ >= max_steps || memo_bytes(&memo) > max_bytes) {
-                res->verdict = FAULT_VERDICT_UNKNOWN;
-                rv = 0;
+            int got = try_linearize(&ctx, e, 0);
+            if (got < 0) {
+                rv = got == -ERANGE ? 0 : got;
+                if (got == -ERANGE) {
+                    res->verdict = FAULT_VERDICT_UNKNOWN;
+                }
                 goto out;
             }
-            uint32_t next;
-            bool legal;
-            if (step(t, &kept[e->op], state, &next, &legal) != 0) {
-                goto out;
-            }
-            if (legal) {
-                bits[e->op / 64] |= (uint64_t)1 << (e->op % 64);
-                int added = memo_add(&memo, bits, next);
-                if (added < 0) {
-                    goto out;
-                }
-                if (added) {
-                    stack[depth++] = (struct frame){.e = e, .state = state};
-                    state = next;
-                    lift(e);
-                    e = head->next;
-                    continue;
-                }
-                bits[e->op / 64] &= ~((uint64_t)1 << (e->op % 64));
-            }
-            e = e->next;
+            e = got ? head->next : e->next;
             continue;
         }
         /* A return: its op had to be linearized by now. */
-        if (!have_best || depth > n_best) {
+        if (!have_best || ctx.depth > n_best) {
             have_best = true;
-            n_best = depth;
-            for (size_t i = 0; i < depth; i++) {
+            n_best = ctx.depth;
+            for (size_t i = 0; i < ctx.depth; i++) {
                 best[i] = stack[i].e->op;
             }
-            best_state = state;
+            best_state = ctx.state;
             blocking = e->op;
         }
-        if (depth == 0) {
+        if (ctx.depth == 0) {
             res->verdict = FAULT_VERDICT_BAD;
             rv = fill_violation(kept, m, t, best, n_best, best_state,
                                 blocking, res);
             goto out;
         }
-        struct frame f = stack[--depth];
-        state = f.state;
+        /* Backtrack: undo the last choice, try its next alternative, else
+         * the calls after it. */
+        struct frame f = stack[--ctx.depth];
+        ctx.state = f.state;
         bits[f.e->op / 64] &= ~((uint64_t)1 << (f.e->op % 64));
         unlift(f.e);
-        e = f.e->next;
+        int got = try_linearize(&ctx, f.e, f.alt + 1);
+        if (got < 0) {
+            rv = got == -ERANGE ? 0 : got;
+            if (got == -ERANGE) {
+                res->verdict = FAULT_VERDICT_UNKNOWN;
+            }
+            goto out;
+        }
+        e = got ? head->next : f.e->next;
     }
     rv = 0;
 out:

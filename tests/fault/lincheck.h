@@ -22,7 +22,9 @@
  * Results: ok (took effect once, between invoke and complete), fail (surely
  * did not take effect: dropped from the search), unknown (a timeout: it may
  * have taken effect at any time after its invoke, or never; its
- * completion is +infinity and its output is not known).
+ * completion is +infinity and its output is not known), maybe (it took
+ * effect once between invoke and complete, or not at all; its output is
+ * not known: an op that ended with an error that does not tell).
  *
  * History text format, one operation per line (blank lines and '#' comments
  * are skipped):
@@ -46,6 +48,7 @@ enum fault_result {
     FAULT_RES_OK,
     FAULT_RES_FAIL,
     FAULT_RES_UNKNOWN,
+    FAULT_RES_MAYBE,
 };
 
 #define FAULT_TIME_INF INT64_MAX

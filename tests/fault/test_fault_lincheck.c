@@ -67,7 +67,7 @@ START_TEST(test_parse_rejects)
     const char *bad[] = {
         "1 10 20 w k1 v1 ok -",        /* arg without '=' */
         "1 10 20 q k1 =v ok -",        /* unknown kind */
-        "1 10 20 w k1 =v maybe -",     /* unknown result */
+        "1 10 20 w k1 =v perhaps -",   /* unknown result */
         "1 10 20 r k1 - ok -",         /* ok read without output */
         "1 20 10 w k1 =v ok -",        /* completes before it starts */
         "1 10 20 w k1 =v ok - extra",  /* too many fields */
@@ -151,6 +151,18 @@ START_TEST(test_good_append)
 }
 END_TEST
 
+START_TEST(test_good_maybe)
+{
+    /* A maybe op took effect inside its interval or not at all. */
+    GOOD("1 0 100 x k = maybe -", "1 0 100 w k =v ok -",
+         "2 10 20 r k - ok =", "2 30 40 r k - ok =v");
+    GOOD("1 0 100 x k = maybe -", "1 0 100 w k =v ok -",
+         "2 30 40 r k - ok =v");
+    GOOD("1 0 10 w k =a maybe -", "2 20 30 r k - ok ~");
+    GOOD("1 0 10 w k =a maybe -", "2 20 30 r k - ok =a");
+}
+END_TEST
+
 START_TEST(test_good_keys_independent)
 {
     GOOD("1 0 10 w a =1 ok -", "1 20 30 w b =2 ok -", "2 40 50 r a - ok =1",
@@ -199,6 +211,16 @@ START_TEST(test_bad_value_never_written)
     BAD("1 0 10 w k =a ok -", "2 20 30 r k - ok =zzz");
     /* A failed write must not be visible. */
     BAD("1 0 10 w k =a fail -", "2 20 30 r k - ok =a");
+}
+END_TEST
+
+START_TEST(test_bad_maybe_outside_interval)
+{
+    /* Not seen before it completed, seen after: it cannot apply late. */
+    BAD("1 0 10 w k =a maybe -", "2 20 30 r k - ok ~", "2 40 50 r k - ok =a");
+    /* The empty file may show only while its create runs. */
+    BAD("1 0 100 x k = maybe -", "1 0 100 w k =v ok -",
+        "2 30 40 r k - ok =v", "2 200 210 r k - ok =");
 }
 END_TEST
 
@@ -313,6 +335,7 @@ static Suite *lincheck_suite(void)
     tcase_add_test(tc, test_good_unknown_write);
     tcase_add_test(tc, test_good_create_and_delete);
     tcase_add_test(tc, test_good_append);
+    tcase_add_test(tc, test_good_maybe);
     tcase_add_test(tc, test_good_keys_independent);
     suite_add_tcase(s, tc);
     tc = tcase_create("bad");
@@ -321,6 +344,7 @@ static Suite *lincheck_suite(void)
     tcase_add_test(tc, test_bad_double_create_winner);
     tcase_add_test(tc, test_bad_append_lost);
     tcase_add_test(tc, test_bad_value_never_written);
+    tcase_add_test(tc, test_bad_maybe_outside_interval);
     tcase_add_test(tc, test_bad_delete);
     tcase_add_test(tc, test_bad_report_slice);
     suite_add_tcase(s, tc);
