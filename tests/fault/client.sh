@@ -90,9 +90,9 @@ ft_op_fuse() {
     if [ $rc = 0 ]; then res=ok; else res=$(ft_classify_write $rc "$errf"); fi
 }
 
-# --fuse-create-empty: what the mount does today. Creating a new file is a
-# proposal of its own (an empty file), and the content follows at close,
-# so a reader may see the file empty while the write runs. A write or
+# docs/semantics.md: creating a new file through the mount is a proposal of
+# its own (an empty file), and the content follows at close, so a reader
+# may see the file empty while the write runs (unless --strict-create). A write or
 # append is recorded with a "maybe" create of "" in the same interval; an
 # O_EXCL create that won is an ok create of "" plus an ok write of the
 # value; one that failed, both maybe (unknown: both unknown).

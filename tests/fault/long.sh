@@ -7,8 +7,6 @@
 # exits 77 (skip). Each scenario is one run.sh with a fresh seed; the
 # summary lines go to $RAFTFS_FAULT_LOG (default /tmp/raftfs-fault-long.log)
 # and the failing runs' directories are kept. Exit 1 if any run failed.
-# FUSE scenarios tolerate the known create-visible-empty anomaly
-# (--fuse-create-empty, docs/fault-testing.md) so that they can find others.
 # Clients pause FT_THINK_MS (default here 10) between operations: the
 # machine is shared.
 set -uo pipefail
@@ -28,9 +26,9 @@ scenarios=(
     "--nodes 5 --nemeses 'kill kill-leader pause pause-leader'"
     "--nodes 3 --nemeses 'member transfer diskfull'"
     "--nodes 5 --nemeses 'member transfer kill-leader partition-leader'"
-    "--nodes 3 --fuse --fuse-create-empty"
-    "--nodes 5 --fuse --fuse-create-empty"
-    "--nodes 3 --fuse --fuse-create-empty --nemeses 'partition-leader kill-leader pause-leader'"
+    "--nodes 3 --fuse"
+    "--nodes 5 --fuse"
+    "--nodes 3 --fuse --nemeses 'partition-leader kill-leader pause-leader'"
     "--nodes 3"
 )
 runs=0 failed=0 i=0

@@ -14,10 +14,10 @@
 #   --hold MIN-MAX  seconds each fault is held (2-5; pauses and partitions
 #                   outlast the 500 ms election timeout)
 #   --fuse          half of the workers use the node's FUSE mount
-#   --fuse-create-empty  model what the mount does today: creating a new
-#                   file is a proposal of its own, so a reader may see it
-#                   empty while the write that creates it runs (DESIGN.md
-#                   says it must not; off by default, see the doc)
+#   --strict-create with --fuse: a new file must never be seen empty
+#                   (DESIGN.md's table). By default the checker follows
+#                   docs/semantics.md: a new file exists, empty, from its
+#                   create until the creator's close.
 #   --keep          keep the run directory (logs, history) even on success
 #
 # Exit status: 0 all checks passed, 1 a check failed, 77 skipped (needs
@@ -28,7 +28,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 
 FT_N=3 FT_DURATION=60 FT_SEED= FT_NEMESES= FT_WORKERS=2 FT_KEYS=6
-FT_HOLD_MIN=2 FT_HOLD_MAX=5 FT_FUSE=0 FT_CREATE_EMPTY=0
+FT_HOLD_MIN=2 FT_HOLD_MAX=5 FT_FUSE=0 FT_CREATE_EMPTY=1
 args=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
         --keys) FT_KEYS=$2; shift 2 ;;
         --hold) FT_HOLD_MIN=${2%-*}; FT_HOLD_MAX=${2#*-}; shift 2 ;;
         --fuse) FT_FUSE=1; shift ;;
-        --fuse-create-empty) FT_CREATE_EMPTY=1; shift ;;
+        --strict-create) FT_CREATE_EMPTY=0; shift ;;
         --keep) export FT_KEEP=1; shift ;;
         *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
