@@ -171,10 +171,37 @@ check_eq "the subtree root lists its files" "f g" "$(ls "$M3" | xargs)"
 
 # --- a bad mount option is refused clearly
 mkdir -p "$IT_DIR/m4"
-$T "$RAFTFSD" --id 1 --data-dir "$IT_DIR/d4" --peers 1=127.0.0.1:$((IT_BASE + 9)) \
-    --client-addr 127.0.0.1:$((IT_BASE + 8)) --mount "$IT_DIR/m4" \
+p4=$(it_pick_ports 1)
+$T "$RAFTFSD" --id 1 --data-dir "$IT_DIR/d4" --peers 1=127.0.0.1:$((p4 + 1)) \
+    --client-addr 127.0.0.1:$p4 --mount "$IT_DIR/m4" \
     --mount-options stale,bogus >"$IT_DIR/m4.log" 2>&1
 check_eq "an unknown mount option stops the daemon" 1 $?
 check "... with a clear message" grep -q "unknown mount option 'bogus'" "$IT_DIR/m4.log"
+
+# --- a full store: ENOSPC, nothing proposed; deletions still work
+mkdir -p "$IT_DIR/m5"
+p5port=$(it_pick_ports 1)
+setsid "$RAFTFSD" --id 1 --data-dir "$IT_DIR/d5" --peers 1=127.0.0.1:$((p5port + 1)) \
+    --client-addr 127.0.0.1:$p5port --mount "$IT_DIR/m5" \
+    --map-size-mb 16 --max-value-size 1048576 >"$IT_DIR/m5.log" 2>&1 </dev/null &
+p5=$!
+trap 'rc=$?; kill "$p5" 2>/dev/null; (exit $rc); it_cleanup' EXIT
+deadline=$((SECONDS + 20))
+until { grep -q " $IT_DIR/m5 fuse" /proc/mounts && $T sh -c "echo up > '$IT_DIR/m5/up'"; } 2>/dev/null ||
+      [ $SECONDS -ge $deadline ]; do sleep 0.2; done
+res=$(cd "$IT_DIR/m5" && $T "$PY" -c "
+import errno, os
+for i in range(64):
+    try:
+        with open('f%d' % i, 'wb') as f: f.write(os.urandom(1000000))
+    except OSError as e:
+        print(errno.errorcode.get(e.errno, e.errno)); break
+else:
+    print('never full')")
+check_eq "a full store refuses writes with ENOSPC" ENOSPC "$res"
+check "rm works on a full store" $T sh -c "rm '$IT_DIR'/m5/f0 '$IT_DIR'/m5/f1"
+check "and makes room for a write" $T sh -c "head -c 100000 /dev/zero > '$IT_DIR/m5/g'"
+kill -TERM "$p5"; wait "$p5"
+check_eq "the single node stops cleanly" 0 $?
 
 it_done
