@@ -274,27 +274,38 @@ void sim_heal(struct sim *s)
             sim_node_start(s, &s->nodes[i], false);
         }
     }
-    /* A server in no other live server's configuration was removed for
-     * good: shut it down, as an operator would. */
+    /* The cluster is what the most advanced live server (highest commit,
+     * then longest log) says: its committed and latest configurations.
+     * Everyone else was removed for good: shut it down, as an operator
+     * would (a removed server that never learned it was removed disrupts
+     * the cluster without pre-vote and check-quorum, thesis §4.2.3). */
     bool member[SIM_MAX_SLOTS] = {false};
+    struct sim_node *ref = NULL;
     for (unsigned i = 0; i < s->n_slots; i++) {
         struct sim_node *n = &s->nodes[i];
-        if (!n->alive) {
-            continue;
+        if (n->alive &&
+            (ref == NULL ||
+             raft_commit_index(n->r) > raft_commit_index(ref->r) ||
+             (raft_commit_index(n->r) == raft_commit_index(ref->r) &&
+              raft_last_index(n->r) > raft_last_index(ref->r)))) {
+            ref = n;
         }
-        const struct raft_config *cs[2] = {raft_configuration(n->r),
-                                           raft_committed_configuration(n->r)};
-        for (unsigned k = 0; k < 2; k++) {
-            for (unsigned j = 0; j < cs[k]->n && j < RAFT_MAX_SERVERS; j++) {
-                int slot = sim_slot_of(s, cs[k]->servers[j].id);
-                /* A server's own stale view does not count: a removed
-                 * server that never learned it was removed would
-                 * disrupt the cluster (thesis §4.2.3) until shut down. */
-                if (slot >= 0 && (unsigned)slot != i) {
-                    member[slot] = true;
-                }
+    }
+    const struct raft_config *cs[2] = {
+        ref ? raft_configuration(ref->r) : NULL,
+        ref ? raft_committed_configuration(ref->r) : NULL};
+    bool any = false;
+    for (unsigned k = 0; k < 2 && ref != NULL; k++) {
+        for (unsigned j = 0; j < cs[k]->n && j < RAFT_MAX_SERVERS; j++) {
+            int slot = sim_slot_of(s, cs[k]->servers[j].id);
+            if (slot >= 0) {
+                member[slot] = true;
+                any = true;
             }
         }
+    }
+    if (!any) {
+        memset(member, 1, sizeof(member));
     }
     for (unsigned i = 0; i < s->n_slots; i++) {
         struct sim_node *n = &s->nodes[i];
