@@ -14,9 +14,11 @@ struct fs_mount;
  */
 int fs_mount_start(struct fs_daemon *d, struct fs_mount **out);
 
-/* Stops serving: unmounts (pending requests are answered with EIO or
- * ENOTCONN) and closes the loop handles. Called once, on the loop thread;
- * the mount is freed by fs_mount_free after uv_run returned. */
+/* Stops serving: every request still waiting is answered (EIO for reads,
+ * ETIMEDOUT for writes, which may still commit), the session is unmounted
+ * and the poll handle closed. Called once, on the loop thread, before the
+ * node is closed; the driver's late completions only free. The mount is
+ * freed by fs_mount_free after uv_run returned. */
 void fs_mount_stop(struct fs_mount *m);
 void fs_mount_free(struct fs_mount *m);
 
