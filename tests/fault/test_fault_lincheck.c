@@ -82,6 +82,27 @@ START_TEST(test_parse_rejects)
 }
 END_TEST
 
+START_TEST(test_load_file)
+{
+    static const char text[] = "# a history\n"
+                                "1 0 10 w k =a ok -\n"
+                                "\n"
+                                "2 20 30 r k - ok =a\n"
+                                "2 40 oops r k - ok =a\n";
+    FILE *f = fmemopen((void *)text, sizeof text - 1, "r");
+    ck_assert_ptr_nonnull(f);
+    struct fault_history h;
+    fault_history_init(&h);
+    size_t bad = 0;
+    ck_assert_int_eq(fault_history_load(&h, f, &bad), -EINVAL);
+    ck_assert_uint_eq(bad, 5);
+    ck_assert_uint_eq(h.n, 2);
+    ck_assert_uint_eq(h.ops[1].line, 4);
+    fclose(f);
+    fault_history_close(&h);
+}
+END_TEST
+
 /* --- known-good histories --- */
 
 START_TEST(test_good_sequential)
@@ -327,6 +348,7 @@ static Suite *lincheck_suite(void)
     TCase *tc = tcase_create("parse");
     tcase_add_test(tc, test_parse_fields);
     tcase_add_test(tc, test_parse_rejects);
+    tcase_add_test(tc, test_load_file);
     suite_add_tcase(s, tc);
     tc = tcase_create("good");
     tcase_add_test(tc, test_good_sequential);
