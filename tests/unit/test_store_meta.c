@@ -62,7 +62,8 @@ static void create_store(void)
 }
 
 /* A fingerprint of the directory: every name, size, mtime and a hash of the
- * content, so "touches nothing" can be checked. */
+ * content, and the directory's own mtime ("."), so "touches nothing" can be
+ * checked. */
 static unsigned long long fingerprint(void)
 {
     unsigned long long h = 1469598103934665603ull;
@@ -72,6 +73,10 @@ static unsigned long long fingerprint(void)
     for (int i = 0; i < n; i++) {
         char path[PATH_MAX + 256];
         struct stat st;
+        if (strcmp(names[i]->d_name, "..") == 0) {
+            free(names[i]); /* /tmp itself: other tests change it */
+            continue;
+        }
         snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
         ck_assert_int_eq(stat(path, &st), 0);
         for (const char *p = names[i]->d_name; *p; p++) {
