@@ -48,9 +48,13 @@ struct raft__progress {
     uint64_t read_seq; /* highest read-index round this peer acked */
     raft_index hb_match; /* match at the previous heartbeat response */
     raft_index sent_commit; /* highest commit index sent to this peer */
-    /* SNAPSHOT: the snapshot being sent and the next offset wanted. */
+    /* SNAPSHOT: the snapshot being sent, the offset the follower wants
+     * next (acked), the offset after the last chunk sent, a window of
+     * chunks in flight between them. Invariant: snap_offset <= snap_next. */
     raft_index snap_index;
     uint64_t snap_offset;
+    uint64_t snap_next;
+    bool snap_last_sent;
     raft_time snap_sent_at;
 };
 

@@ -44,27 +44,44 @@ int raft_snapshot_taken(struct raft *r, raft_index index, uint64_t size)
     return r->nomem;
 }
 
+/* Sends chunks from snap_next while the window allows (up to max_inflight
+ * chunks, at most 16, beyond what the follower acknowledged). */
+static void send_window(struct raft *r, struct raft__progress *p)
+{
+    uint64_t window = (uint64_t)r->o.snapshot_chunk_bytes *
+                      RAFT__MIN(r->o.max_inflight, 16u);
+    while (!p->snap_last_sent && p->snap_next - p->snap_offset < window) {
+        struct raft_message *m = raft__send(r, RAFT_MSG_SNAPSHOT, p->id, false);
+        uint64_t left = r->snap_size - p->snap_next;
+        if (m == NULL) {
+            return;
+        }
+        m->snapshot.index = r->snap_index;
+        m->snapshot.snap_term = r->snap_term;
+        m->snapshot.config = r->snap_config;
+        m->snapshot.size = r->snap_size;
+        m->snapshot.offset = p->snap_next;
+        m->snapshot.chunk_len =
+            (uint32_t)RAFT__MIN(left, r->o.snapshot_chunk_bytes);
+        m->snapshot.last = m->snapshot.chunk_len == left;
+        p->snap_next += m->snapshot.chunk_len;
+        p->snap_last_sent = m->snapshot.last;
+        p->snap_sent_at = r->now;
+    }
+}
+
+/* (Re)sends from the follower's acknowledged offset. */
 void raft__send_snapshot_chunk(struct raft *r, struct raft__progress *p)
 {
-    struct raft_message *m;
-    uint64_t left;
     if (p->snap_index != r->snap_index) {
+        /* A newer snapshot replaced the one being sent: the driver only
+         * serves its latest, so the transfer starts over with it. */
         p->snap_index = r->snap_index;
         p->snap_offset = 0;
     }
-    m = raft__send(r, RAFT_MSG_SNAPSHOT, p->id, false);
-    if (m == NULL) {
-        return;
-    }
-    left = r->snap_size - p->snap_offset;
-    m->snapshot.index = r->snap_index;
-    m->snapshot.snap_term = r->snap_term;
-    m->snapshot.config = r->snap_config;
-    m->snapshot.size = r->snap_size;
-    m->snapshot.offset = p->snap_offset;
-    m->snapshot.chunk_len = (uint32_t)RAFT__MIN(left, r->o.snapshot_chunk_bytes);
-    m->snapshot.last = m->snapshot.chunk_len == left;
-    p->snap_sent_at = r->now;
+    p->snap_next = p->snap_offset;
+    p->snap_last_sent = false;
+    send_window(r, p);
 }
 
 static void reply(struct raft *r, const struct raft_message *m,
@@ -135,9 +152,11 @@ void raft__recv_snapshot(struct raft *r, const struct raft_message *m)
         return;
     }
     if (s->index <= r->commit) {
-        /* We already have everything it covers. */
+        /* We already have everything it covers — maybe only in memory (an
+         * install or entries being written): answer once that is durable,
+         * since the leader takes it as a match. */
         r->rx_active = false;
-        reply(r, m, s->size, false, false);
+        reply(r, m, s->size, false, true);
         return;
     }
     if (raft__log_term(&r->log, s->index) == s->snap_term) {
@@ -165,15 +184,16 @@ void raft__recv_snapshot(struct raft *r, const struct raft_message *m)
         r->rx_size = s->size;
         r->rx_offset = 0;
     } else if (!r->rx_active || r->rx_index != s->index ||
-               r->rx_term != s->snap_term || r->rx_size != s->size ||
-               s->offset > r->rx_offset) {
+               r->rx_term != s->snap_term || r->rx_size != s->size) {
         raft__trace(r, "snapshot chunk at %llu unexpected -> restart",
                     (unsigned long long)s->offset);
         r->rx_active = false;
         reply(r, m, 0, true, false);
         return;
-    } else if (s->offset < r->rx_offset) {
-        reply(r, m, r->rx_offset, false, true); /* duplicate */
+    } else if (s->offset != r->rx_offset) {
+        /* A duplicate, or a gap (a chunk lost or reordered): say where we
+         * are; the leader resends from there. */
+        reply(r, m, r->rx_offset, false, true);
         return;
     }
     r->has_chunk = true;
@@ -219,8 +239,14 @@ void raft__recv_snapshot_resp(struct raft *r, const struct raft_message *m)
         raft__send_snapshot_chunk(r, p);
         return;
     }
-    if (off > r->snap_size || (off <= p->snap_offset && off != r->snap_size)) {
-        return; /* bogus or a duplicate ack */
+    if (off > r->snap_size || off < p->snap_offset) {
+        return; /* bogus, or an old acknowledgement */
+    }
+    if (off == p->snap_offset && off != r->snap_size) {
+        /* No progress: the follower reports a gap (or this repeats an
+         * ack): resend the window from there. */
+        raft__send_snapshot_chunk(r, p);
+        return;
     }
     if (off == r->snap_size) {
         raft__trace(r, "%llu installed snapshot %llu -> probe",
@@ -240,7 +266,12 @@ void raft__recv_snapshot_resp(struct raft *r, const struct raft_message *m)
         return;
     }
     p->snap_offset = off;
-    raft__send_snapshot_chunk(r, p);
+    if (p->snap_next < off) {
+        /* It holds more than this round sent (an earlier round's chunks). */
+        p->snap_next = off;
+        p->snap_last_sent = false;
+    }
+    send_window(r, p);
 }
 
 void raft__snapshot_tick(struct raft *r)
@@ -250,7 +281,7 @@ void raft__snapshot_tick(struct raft *r)
         struct raft__progress *p = &r->prs[i];
         if (p->id != 0 && p->state == RAFT__SNAPSHOT &&
             r->now - p->snap_sent_at >= r->o.election_timeout) {
-            raft__send_snapshot_chunk(r, p);
+            raft__send_snapshot_chunk(r, p); /* lost: from the last ack */
         }
     }
 }

@@ -230,8 +230,8 @@ START_TEST(test_bad_chunks)
     ck_assert_int_eq(raft_step(h.nodes[2].r, h.now, &m), 0);
     raft_ready(h.nodes[2].r, &u);
     ck_assert(!u.has_snapshot_chunk);
-    ck_assert_uint_eq(u.n_messages, 1);
-    ck_assert_uint_eq(u.messages[0].snapshot_resp.offset, 16);
+    ck_assert_uint_eq(u.n_messages_after_persist, 1);
+    ck_assert_uint_eq(u.messages_after_persist[0].snapshot_resp.offset, 16);
     raft_update_close(&u);
     h_close(&h);
 }
