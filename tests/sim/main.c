@@ -27,6 +27,7 @@ static void usage(void)
             "       raft-sim --self-test\n"
             "  --lenient-reads: trace (do not fail on) a read answered twice\n"
             "  --safety-only:   skip the liveness phase (for exploring)\n"
+            "  --keep-going:    run every seed, one line per violation\n"
             "  --long-seeds L: run L seeds instead of N when RAFTFS_LONG=1\n"
             "                  (with --seeds 0: skip, exit 77, otherwise)\n");
 }
@@ -151,7 +152,7 @@ int main(int argc, char **argv)
     uint64_t seeds = 1, first = 1, steps = 3000, long_seeds = 0;
     unsigned nodes = 0;
     bool trace = false, single = false, quiet = false, lenient = false;
-    bool safety_only = false;
+    bool safety_only = false, keep_going = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -163,6 +164,8 @@ int main(int argc, char **argv)
             lenient = true;
         } else if (strcmp(a, "--safety-only") == 0) {
             safety_only = true;
+        } else if (strcmp(a, "--keep-going") == 0) {
+            keep_going = true;
         } else if (strcmp(a, "--self-test") == 0) {
             return self_test();
         } else if (v == NULL) {
@@ -201,7 +204,8 @@ int main(int argc, char **argv)
     }
     double t0 = wall();
     uint64_t committed = 0, events = 0, msgs = 0, crashes = 0, reads = 0,
-             installs = 0, changes = 0, transfers = 0, garbage = 0;
+             installs = 0, changes = 0, transfers = 0, garbage = 0,
+             violations = 0;
     for (uint64_t k = 0; k < seeds; k++) {
         uint64_t seed = first + k;
         struct sim s;
@@ -229,23 +233,28 @@ int main(int argc, char **argv)
                    U(seed), s.n_voters, U(s.steps), U(s.now), s.chk.why,
                    U(seed), nopt, U(steps));
             fflush(stdout);
-            sim_close(&s);
-            return 1;
+            violations++;
+            if (!keep_going) {
+                sim_close(&s);
+                seeds = k + 1;
+                break;
+            }
         }
         sim_close(&s);
     }
     double dt = wall() - t0;
-    if (!single || !quiet) {
+    if (!single || !quiet || violations) {
         fprintf(trace ? stderr : stdout,
-                "raft-sim: %llu seeds from %llu (%s nodes), 0 violations, "
+                "raft-sim: %llu seeds from %llu (%s nodes), %llu violations, "
                 "%llu committed entries, %llu events, %llu messages, %llu "
                 "crashes, %llu reads, %llu snapshot installs, %llu membership "
                 "changes, %llu transfers, %llu garbage messages, %.2fs wall, "
                 "%.0f committed entries per wall second\n",
-                U(seeds), U(first), nodes ? "fixed" : "3/4/5/7", U(committed),
+                U(seeds), U(first), nodes ? "fixed" : "3/4/5/7", U(violations),
+                U(committed),
                 U(events), U(msgs), U(crashes), U(reads), U(installs),
                 U(changes), U(transfers), U(garbage), dt,
                 dt > 0 ? (double)committed / dt : 0.0);
     }
-    return 0;
+    return violations ? 1 : 0;
 }
