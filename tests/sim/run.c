@@ -32,11 +32,6 @@ void sim_fail(struct sim *s, const char *fmt, ...)
     sim_check_fail(&s->chk, "%s", buf);
 }
 
-raft_index sim_known_commit(struct sim *s)
-{
-    return s->chk.commit_max;
-}
-
 /* Everything random about a run comes from its seed. */
 static void pick_params(struct sim *s)
 {

@@ -342,8 +342,6 @@ void sim_tracef(struct sim *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sim_fail(struct sim *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* The highest commit index any live node reports (and ever observed). */
-raft_index sim_known_commit(struct sim *s);
 
 /* net.c */
 void sim_net_send(struct sim *s, unsigned from_slot, struct raft_message *m);
@@ -391,7 +389,5 @@ void sim_workload(struct sim *s);
 void sim_fault(struct sim *s);
 void sim_heal(struct sim *s);
 void sim_liveness_probe(struct sim *s);
-void sim_read_answered(struct sim *s, struct sim_node *n,
-                       const struct raft_read_state *rs);
 
 #endif /* SIM_H */
