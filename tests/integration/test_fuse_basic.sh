@@ -161,13 +161,20 @@ check "df works" $T sh -c "df '$M1' >/dev/null"
 $T mkdir -p "$M1/sub/tree"; $T bash -c "echo in-subtree > '$M1/sub/tree/f'"
 it_kill 3 KILL
 check_eq "node 3's mount is stale after kill -9" ENOTCONN "$(py_errno / "    os.stat('$M3')")"
-it_restart 3 --mount-options root=sub/tree
+it_restart 3 --mount-options root=sub/tree,uid=1234,gid=5678,allow_other,default_permissions
 deadline=$((SECONDS + 20))
 until [ "$(cat "$M3/f" 2>/dev/null)" = in-subtree ] || [ $SECONDS -ge $deadline ]; do sleep 0.2; done
 check_eq "restart cleaned the stale mount and mounted the subtree" in-subtree "$($T cat "$M3/f")"
 $T bash -c "echo from-3 > '$M3/g'"
 check_eq "a write in the subtree lands under sub/tree" from-3 "$($T cat "$M1/sub/tree/g")"
 check_eq "the subtree root lists its files" "f g" "$(ls "$M3" | xargs)"
+check_eq "uid= and gid= are the owner shown" 1234:5678 "$(stat -c %u:%g "$M3/f")"
+chmod a+x "$IT_DIR" "$IT_DIR/c" "$IT_DIR/c/mnt"
+NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+check_eq "allow_other lets another user read" in-subtree "$($T $NOBODY cat "$M3/f" 2>&1)"
+check "default_permissions refuses another user's write" \
+    $T $NOBODY sh -c "! echo x > '$M3/f' 2>/dev/null"
+check "without allow_other another user is refused" $T $NOBODY sh -c "! ls '$M1' >/dev/null 2>&1"
 
 # --- a bad mount option is refused clearly
 mkdir -p "$IT_DIR/m4"
