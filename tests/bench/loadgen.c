@@ -38,6 +38,7 @@ struct opts {
     const char *prefix;
     const char *label;
     bool prefill;
+    bool worker_dirs; /* excl: worker i creates in PREFIX/w<i> */
     char **dirs;
     unsigned ndirs;
 };
@@ -182,8 +183,13 @@ static int one_op(struct worker *w, uint64_t seq)
         key_path(path, sizeof path, w->dir, o->prefix, k);
         return op_read(w, path);
     case W_EXCL:
-        snprintf(path, sizeof path, "%s/%s/x%u-%u-%llu", w->dir, o->prefix,
-                 w->sh->nonce, w->id, (unsigned long long)seq);
+        if (o->worker_dirs) {
+            snprintf(path, sizeof path, "%s/%s/w%u/x%u-%llu", w->dir,
+                     o->prefix, w->id, w->sh->nonce, (unsigned long long)seq);
+        } else {
+            snprintf(path, sizeof path, "%s/%s/x%u-%u-%llu", w->dir,
+                     o->prefix, w->sh->nonce, w->id, (unsigned long long)seq);
+        }
         return op_write(w, path, O_CREAT | O_EXCL, w->buf, o->value_size);
     case W_APPEND: {
         char line[64];
@@ -295,6 +301,10 @@ static void usage(FILE *f)
             "(default bench; created)\n"
             "  -r, --read-pct R     reads in the mix workload (default 90)\n"
             "      --prefill        write every key once before the run\n"
+            "      --worker-dirs    excl: worker i creates in PREFIX/w<i> "
+            "(the kernel\n"
+            "                       serializes creates in one directory per "
+            "mount)\n"
             "      --label L        name of the run in the output\n"
             "Prints a report and one line 'LOADGEN_RESULT {json}'. Workers "
             "run closed loops\n(one operation at a time, no target rate).\n");
@@ -312,6 +322,10 @@ static int parse(int argc, char **argv, struct opts *o)
 #define IS(s, l) (strcmp(a, s) == 0 || strcmp(a, l) == 0)
         if (strcmp(a, "--prefill") == 0) {
             o->prefill = true;
+            continue;
+        }
+        if (strcmp(a, "--worker-dirs") == 0) {
+            o->worker_dirs = true;
             continue;
         }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -373,6 +387,14 @@ int main(int argc, char **argv)
     char path[PATH_MAX];
     for (unsigned i = 0; i < o.ndirs; i++) {
         snprintf(path, sizeof path, "%s/%s", o.dirs[i], o.prefix);
+        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+            fprintf(stderr, "loadgen: mkdir %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+    }
+    for (unsigned i = 0; o.worker_dirs && i < o.workers; i++) {
+        snprintf(path, sizeof path, "%s/%s/w%u", o.dirs[i % o.ndirs],
+                 o.prefix, i);
         if (mkdir(path, 0755) != 0 && errno != EEXIST) {
             fprintf(stderr, "loadgen: mkdir %s: %s\n", path, strerror(errno));
             return 1;
