@@ -437,6 +437,15 @@ START_TEST(test_random_messages)
             m.snapshot_resp.offset = (x >> 14) % 10;
             m.snapshot_resp.reject = (x >> 18) & 1;
             break;
+        case RAFT_MSG_VOTE_RESP:
+            m.vote_resp.granted = (x >> 10) & 1;
+            m.vote_resp.pre_vote = (x >> 11) & 1;
+            break;
+        case RAFT_MSG_READ_INDEX_RESP:
+            m.read_index_resp.ctx = (x >> 10) % 4;
+            m.read_index_resp.index = (x >> 14) % 10;
+            m.read_index_resp.reject = (x >> 18) & 1;
+            break;
         default:
             m.heartbeat_resp.seq = (x >> 10) % 4;
             break;

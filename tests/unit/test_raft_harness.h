@@ -146,8 +146,14 @@ static inline void h_pump(struct h *h, raft_id id)
                 nd->rx_data = calloc(1, u.snapshot_chunk_meta.size + 1);
                 nd->rx_size = u.snapshot_chunk_meta.size;
             }
-            memcpy(nd->rx_data + u.snapshot_chunk_offset,
-                   u.snapshot_chunk.base, u.snapshot_chunk.len);
+            if (u.snapshot_chunk.len > 0) {
+                ck_assert_ptr_nonnull(nd->rx_data);
+                ck_assert_uint_le(u.snapshot_chunk_offset +
+                                      u.snapshot_chunk.len,
+                                  nd->rx_size);
+                memcpy(nd->rx_data + u.snapshot_chunk_offset,
+                       u.snapshot_chunk.base, u.snapshot_chunk.len);
+            }
         }
         if (u.has_snapshot_install) {
             h_store_truncate(nd, 0);
@@ -160,7 +166,10 @@ static inline void h_pump(struct h *h, raft_id id)
             nd->snap_config = u.snapshot_install.config;
             nd->snap_size = u.snapshot_install.size;
             nd->applied = nd->snap_index;
-            memcpy(&nd->applied_sum, nd->snap_data, sizeof nd->applied_sum);
+            nd->applied_sum = 0;
+            if (nd->snap_data != NULL && nd->snap_size >= 8) {
+                memcpy(&nd->applied_sum, nd->snap_data, 8);
+            }
             nd->n_installs++;
         }
         if (u.hard_state_changed) {
