@@ -112,6 +112,9 @@ int fs__getattr_hinted(struct fs_mount *m, uint64_t ino, struct store_attr *a)
     if (h != NULL && store_fsm_lookup(&m->d->store.fsm, h->parent, h->name,
                                       h->len, a) == 0 &&
         a->type == h->type) {
+        fs_log(m->d, FS_LOG_DEBUG, "inode %llu was replaced at '%s': "
+               "serving inode %llu", (unsigned long long)ino, h->name,
+               (unsigned long long)a->ino);
         return 0;
     }
     return -ESTALE;
