@@ -86,7 +86,7 @@ ft_node_conf() {
             echo "RAFTFS_MOUNT=$FT_DIR/mnt/$i"
             # The node runs with its own group id: without allow_other FUSE
             # would refuse our clients (gid 0) with EACCES.
-            echo "RAFTFS_MOUNT_OPTIONS=allow_other"
+            echo "RAFTFS_MOUNT_OPTIONS=allow_other${FT_STALE:+,stale}"
         fi
     } > "$FT_DIR/n$i.conf"
 }

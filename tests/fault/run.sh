@@ -18,6 +18,8 @@
 #                   (DESIGN.md's table). By default the checker follows
 #                   docs/semantics.md: a new file exists, empty, from its
 #                   create until the creator's close.
+#   --stale-mounts  mount with the "stale" option (local reads without the
+#                   read index): a self-test, the checker must catch them
 #   --keep          keep the run directory (logs, history) even on success
 #
 # Exit status: 0 all checks passed, 1 a check failed, 77 skipped (needs
@@ -41,8 +43,9 @@ while [ $# -gt 0 ]; do
         --hold) FT_HOLD_MIN=${2%-*}; FT_HOLD_MAX=${2#*-}; shift 2 ;;
         --fuse) FT_FUSE=1; shift ;;
         --strict-create) FT_CREATE_EMPTY=0; shift ;;
+        --stale-mounts) FT_STALE=1; shift ;;
         --keep) export FT_KEEP=1; shift ;;
-        *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
 done
 [ -n "$FT_SEED" ] || FT_SEED=$(( $(date +%s%N) % 1000000007 ))
