@@ -76,6 +76,7 @@ ft_report() {
     echo "---- linearizability"
     "$FAULT_CHECK" "$FT_DIR/history" > "$FT_DIR/checker.out" 2>&1
     rc=$?
+    FT_CHECKER_RC=$rc
     head -c 20000 "$FT_DIR/checker.out"
     case $rc in
         0) verdict=linearizable ;;

@@ -20,6 +20,7 @@
 #                   create until the creator's close.
 #   --stale-mounts  mount with the "stale" option (local reads without the
 #                   read index): a self-test, the checker must catch them
+#   --expect-violation  exit 0 only if the checker reports a violation
 #   --keep          keep the run directory (logs, history) even on success
 #
 # Exit status: 0 all checks passed, 1 a check failed, 77 skipped (needs
@@ -44,8 +45,9 @@ while [ $# -gt 0 ]; do
         --fuse) FT_FUSE=1; shift ;;
         --strict-create) FT_CREATE_EMPTY=0; shift ;;
         --stale-mounts) FT_STALE=1; shift ;;
+        --expect-violation) FT_EXPECT_BAD=1; shift ;;
         --keep) export FT_KEEP=1; shift ;;
-        *) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+        *) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     esac
 done
 [ -n "$FT_SEED" ] || FT_SEED=$(( $(date +%s%N) % 1000000007 ))
@@ -163,4 +165,12 @@ done
 cat "$FT_DIR"/hist.* > "$FT_DIR/history" 2>/dev/null
 source "$here/report.sh"
 ft_report
+if [ "${FT_EXPECT_BAD:-0}" = 1 ]; then
+    if [ "$FT_CHECKER_RC" = 1 ]; then
+        ft_log "self-test: the checker caught the violation, as it must"
+        FT_KEEP= ; exit 0
+    fi
+    ft_log "self-test FAILED: the checker found no violation"
+    exit 1
+fi
 exit $((FT_FAILED > 0))
