@@ -50,7 +50,7 @@ $T mkdir "$M1/dir"
 check_eq "written before the outage" before "$($T cat "$M3/k")"
 # A handle opened while the cluster is up, written and closed after it is
 # gone (one process: any other holder of the fd would flush it first).
-"$PY" -c "
+timeout 60 "$PY" -c "
 import errno, os, time
 fd = os.open('$M1/held', os.O_WRONLY | os.O_CREAT, 0o644)
 while not os.path.exists('$IT_DIR/go'): time.sleep(0.05)
@@ -64,6 +64,7 @@ except OSError as e:
 open('$IT_DIR/held.out', 'w').write('%s %d' % (r, int((time.monotonic() - t) * 1000)))
 " &
 holder=$!
+trap 'rc=$?; kill "$holder" 2>/dev/null; (exit $rc); it_cleanup' EXIT
 sleep 0.5
 
 it_kill 2 KILL
