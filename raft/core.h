@@ -259,8 +259,8 @@ void raft__recv_vote(struct raft *r, const struct raft_message *m);
 void raft__recv_vote_resp(struct raft *r, const struct raft_message *m);
 void raft__election_tick(struct raft *r);
 bool raft__self_is_voter(const struct raft *r);
-/* Voter of the latest configuration, or of the committed one while its
- * removal is uncommitted. */
+/* Voter of the latest configuration, or of the previous one while the
+ * latest (its removal) is uncommitted. */
 bool raft__can_campaign(const struct raft *r);
 bool raft__in_lease(const struct raft *r);
 

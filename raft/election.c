@@ -20,12 +20,14 @@ bool raft__can_campaign(const struct raft *r)
     if (raft__is_voter(&cur->c, r->o.id)) {
         return true;
     }
-    /* A voter whose own removal is appended but not committed may still be
-     * needed: it may hold the only up-to-date log (it was the leader that
-     * appended it). It campaigns, counting only the new configuration's
-     * voters, so it can only win with their majority (thesis §4.2.2). */
-    return cur->index > r->commit &&
-           raft__is_voter(&raft__confs_at(&r->confs, r->commit)->c, r->o.id);
+    /* A voter whose own removal is appended but not known committed may
+     * still be needed: it may hold the only up-to-date log (it was the
+     * leader that appended it). It campaigns, counting only the new
+     * configuration's voters, so it can only win with their majority
+     * (thesis §4.2.2). The previous configuration, not the one at our
+     * commit index: after a restart commit restarts at the applied index. */
+    return cur->index > r->commit && r->confs.n >= 2 &&
+           raft__is_voter(&r->confs.v[r->confs.n - 2].c, r->o.id);
 }
 
 bool raft__in_lease(const struct raft *r)

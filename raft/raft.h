@@ -232,7 +232,8 @@ struct raft_message {
         struct {
             raft_index index;
             uint64_t offset; /* bytes received so far (next offset wanted) */
-            bool reject;     /* restart from offset 0 */
+            bool reject;     /* resend from offset (0: restart the transfer);
+                              * else an acknowledgement up to offset */
         } snapshot_resp;
         struct {
             uint64_t ctx; /* the follower's read request id */
@@ -368,7 +369,7 @@ enum raft_change_op {
  * missing or too long, full configuration, removing the last voter).
  * A leader that removes itself leads, without counting itself, until the
  * change commits, then steps down. Elections are started only by voters of
- * the latest configuration, or by a voter of the committed one while its
+ * the latest configuration, or by a voter of the previous one while its
  * removal is uncommitted (it may hold the only up-to-date log; it counts
  * only the new configuration's voters). */
 int raft_change(struct raft *r, raft_time now, enum raft_change_op op,

@@ -191,9 +191,11 @@ void raft__recv_snapshot(struct raft *r, const struct raft_message *m)
         reply(r, m, 0, true, false);
         return;
     } else if (s->offset != r->rx_offset) {
-        /* A duplicate, or a gap (a chunk lost or reordered): say where we
-         * are; the leader resends from there. */
-        reply(r, m, r->rx_offset, false, true);
+        /* A duplicate (acknowledge again), or a gap (a chunk lost or
+         * reordered): refuse, saying where we are; the leader resends from
+         * there even if it believed we were further (a late ack of an
+         * earlier round of the same snapshot may have told it so). */
+        reply(r, m, r->rx_offset, s->offset > r->rx_offset, true);
         return;
     }
     r->has_chunk = true;
@@ -235,7 +237,8 @@ void raft__recv_snapshot_resp(struct raft *r, const struct raft_message *m)
         return;
     }
     if (m->snapshot_resp.reject) {
-        p->snap_offset = 0;
+        /* Resend from the offset it wants (0: start over). */
+        p->snap_offset = off <= r->snap_size ? off : 0;
         raft__send_snapshot_chunk(r, p);
         return;
     }
