@@ -377,7 +377,14 @@ int raft_change(struct raft *r, raft_time now, enum raft_change_op op,
 
 /* The application holds a snapshot of its state as of `index` (<= applied),
  * `size` bytes, readable by offset. The core compacts its log up to
- * index - snapshot_trailing and uses this snapshot for lagging followers. */
+ * index - snapshot_trailing (u.compact_to) and uses this snapshot for
+ * lagging followers, in chunks of snapshot_chunk_bytes, a window of up to
+ * min(max_inflight, 16) chunks in flight. Transfers of an older snapshot
+ * restart with the new one (chunk requests carry the index: a driver that
+ * no longer has it drops the request; the core resends after an election
+ * timeout). Snapshotting more often than a transfer takes starves slow
+ * followers. Returns 0 (also for an index <= the current snapshot's) or
+ * RAFT_ERR_INVALID (0, beyond what was handed out to apply, or unknown). */
 int raft_snapshot_taken(struct raft *r, raft_index index, uint64_t size);
 
 /* Output. */
