@@ -52,17 +52,26 @@ ft_net_init() {
     echo "$rules" | nft -f - || return 1
 }
 
-# ft_cut A B: drop everything between A and B (both ways).
+# ft_cut A B: drop everything between A and B (both ways). Rules collect
+# in FT_RULES until ft_apply installs them in one nft transaction, so that
+# a partition starts at one instant.
 ft_cut() {
-    nft add rule inet fault cuts ct mark $((16 * $1 + $2)) drop
-    nft add rule inet fault cuts ct mark $((16 * $2 + $1)) drop
+    FT_RULES+="add rule inet fault cuts ct mark $((16 * $1 + $2)) drop
+add rule inet fault cuts ct mark $((16 * $2 + $1)) drop
+"
 }
 
 # ft_cut_oneway A B: drop the packets that A sends to B (B -> A still flows:
 # on A's connections to B the original direction, on B's the replies).
 ft_cut_oneway() {
-    nft add rule inet fault cuts ct mark $((16 * $1 + $2)) ct direction original drop
-    nft add rule inet fault cuts ct mark $((16 * $2 + $1)) ct direction reply drop
+    FT_RULES+="add rule inet fault cuts ct mark $((16 * $1 + $2)) ct direction original drop
+add rule inet fault cuts ct mark $((16 * $2 + $1)) ct direction reply drop
+"
+}
+
+ft_apply() {
+    printf '%s' "${FT_RULES:-}" | nft -f -
+    FT_RULES=
 }
 
 ft_heal() { nft flush chain inet fault cuts; }

@@ -33,7 +33,7 @@ scenarios=(
 )
 runs=0 failed=0 i=0
 seed0=${RAFTFS_FAULT_SEED:-$(( $(date +%s) % 100000 * 1000 ))}
-echo "# long mode $(date -u +%FT%TZ): $minutes minutes, first seed $seed0" >> "$log"
+echo "# long mode $(date -u +%FT%TZ): $minutes minutes, first seed $seed0" | tee -a "$log" >> "$log.failover"
 while [ $SECONDS -lt $end ]; do
     s=${scenarios[i % ${#scenarios[@]}]}
     seed=$((seed0 + i))
@@ -57,4 +57,19 @@ while [ $SECONDS -lt $end ]; do
     echo "$sum rc=$rc"
 done
 echo "long mode: $runs runs, $failed failed (log: $log)"
+# Totals of this long run (the lines after the last header of each log).
+awk '/^# long mode/ { ops = 0; faults = 0; runs = 0; bad = 0; next }
+     /^SUMMARY/ { runs++; for (i = 2; i <= NF; i++) { split($i, kv, "=")
+                  if (kv[1] == "ops") ops += kv[2]; if (kv[1] == "faults") faults += kv[2] }
+                  if ($0 !~ / rc=0 /) bad++ }
+     END { printf "totals: %d runs, %d client ops checked, %d faults injected, %d runs failed\n", runs, ops, faults, bad }' "$log"
+echo "failover (fault -> first successful write invoked after it), ms:"
+awk '/^# long mode/ { delete v; delete n; next }
+     /^FAILOVER/ { n[$2]++; v[$2, n[$2]] = $3 }
+     END { for (k in n) { m = n[k]
+             for (i = 1; i <= m; i++) a[i] = v[k, i]
+             for (i = 2; i <= m; i++) { x = a[i]; j = i - 1
+                 while (j >= 1 && a[j] > x) { a[j + 1] = a[j]; j-- } a[j + 1] = x }
+             p90 = int(m * 0.9); if (p90 < 1) p90 = 1
+             printf "  %-16s n=%-4d min %5d  median %5d  p90 %5d  max %5d\n", k, m, a[1], a[int((m + 1) / 2)], a[p90], a[m] } }' "$log.failover"
 [ $failed = 0 ]

@@ -3,7 +3,8 @@
 # Every nemesis is bounded in time (it holds its fault for $1 seconds) and
 # logs to $FT_DIR/faults one line per event: "T_US EVENT DETAILS", where an
 # EVENT of "fault" starts a fault (failover times are measured from it) and
-# "heal" ends it. Random choices use $RANDOM, seeded by run.sh.
+# "heal" ends it. A fault is logged once it is in effect (rules installed,
+# process dead or stopped). Random choices use $RANDOM, seeded by run.sh.
 
 FT_NEMESES_ALL="partition-leader partition-split partition-bridge oneway-leader
 kill kill-leader pause pause-leader transfer member diskfull"
@@ -34,8 +35,8 @@ ft_hold() { sleep "$1"; }
 
 nem_partition_leader() {
     local l j; l=$(ft_leader_or_random)
-    ft_event fault partition-leader "isolate node $l"
     for j in $FT_MEMBERS; do [ "$j" != "$l" ] && ft_cut "$l" "$j"; done
+    ft_apply; ft_event fault partition-leader "isolate node $l"
     ft_hold "$1"
     ft_heal; ft_event heal partition-leader
 }
@@ -43,10 +44,10 @@ nem_partition_leader() {
 nem_partition_split() {
     local a=($(ft_shuffled_members)) n i j minority
     n=${#a[@]}; minority=$((n / 2))
-    ft_event fault partition-split "minority {${a[*]:0:minority}} | majority {${a[*]:minority}}"
     for ((i = 0; i < minority; i++)); do
         for ((j = minority; j < n; j++)); do ft_cut "${a[i]}" "${a[j]}"; done
     done
+    ft_apply; ft_event fault partition-split "minority {${a[*]:0:minority}} | majority {${a[*]:minority}}"
     ft_hold "$1"
     ft_heal; ft_event heal partition-split
 }
@@ -55,10 +56,10 @@ nem_partition_split() {
 nem_partition_bridge() {
     local a=($(ft_shuffled_members)) n i j left
     n=${#a[@]}; left=$(((n - 1) / 2))
-    ft_event fault partition-bridge "{${a[*]:0:left}} - bridge ${a[left]} - {${a[*]:left+1}}"
     for ((i = 0; i < left; i++)); do
         for ((j = left + 1; j < n; j++)); do ft_cut "${a[i]}" "${a[j]}"; done
     done
+    ft_apply; ft_event fault partition-bridge "{${a[*]:0:left}} - bridge ${a[left]} - {${a[*]:left+1}}"
     ft_hold "$1"
     ft_heal; ft_event heal partition-bridge
 }
@@ -66,15 +67,15 @@ nem_partition_bridge() {
 # The leader's packets to every other node are dropped; it still hears them.
 nem_oneway_leader() {
     local l j; l=$(ft_leader_or_random)
-    ft_event fault oneway-leader "drop packets from node $l to all others"
     for j in $FT_MEMBERS; do [ "$j" != "$l" ] && ft_cut_oneway "$l" "$j"; done
+    ft_apply; ft_event fault oneway-leader "drop packets from node $l to all others"
     ft_hold "$1"
     ft_heal; ft_event heal oneway-leader
 }
 
 ft_kill_restart() { # NODE HOLD NAME
-    ft_event fault "$3" "kill -9 node $1"
     ft_node_kill "$1" KILL
+    ft_event fault "$3" "kill -9 node $1"
     ft_hold "$2"
     ft_node_start "$1"
     ft_event heal "$3" "restarted node $1"
@@ -84,8 +85,8 @@ nem_kill() { ft_kill_restart "$(ft_random_member)" "$1" kill; }
 nem_kill_leader() { ft_kill_restart "$(ft_leader_or_random)" "$1" kill-leader; }
 
 ft_pause() { # NODE HOLD NAME
-    ft_event fault "$3" "SIGSTOP node $1"
     ft_node_kill "$1" STOP
+    ft_event fault "$3" "SIGSTOP node $1"
     ft_hold "$2"
     ft_node_kill "$1" CONT
     ft_event heal "$3" "SIGCONT node $1"
@@ -113,12 +114,12 @@ nem_member() {
     local l j rc deadline
     l=$(ft_leader) || { ft_log "member: no leader, skipped"; return 0; }
     for j in $(ft_shuffled_members); do [ "$j" != "$l" ] && break; done
-    ft_event fault member "remove node $j"
     ft_ctl "$l" member remove "$j" >/dev/null 2>&1; rc=$?
     if [ $rc != 0 ]; then
-        ft_event heal member "remove $j failed (exit $rc); nothing changed"
+        ft_log "member: remove $j failed (exit $rc); nothing changed"
         return 0
     fi
+    ft_event fault member "removed node $j"
     FT_MEMBERS=$(echo $FT_MEMBERS | tr ' ' '\n' | grep -vx "$j" | tr '\n' ' ')
     ft_node_kill "$j" TERM
     rm -rf "$(ft_data_dir "$j")"
