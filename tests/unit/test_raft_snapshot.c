@@ -155,6 +155,50 @@ START_TEST(test_install_restart)
 }
 END_TEST
 
+/* The leader pipelines chunks; an acknowledgement from an earlier round
+ * that puts it ahead of the follower is corrected by the follower's gap
+ * refusal (it rewinds), and the transfer completes. */
+START_TEST(test_install_rewind)
+{
+    struct h h;
+    struct raft_message m;
+    raft_index idx, snap;
+    unsigned k;
+    init_small_chunks(&h);
+    h_isolate(&h, 3, true);
+    for (k = 0; k < 20; k++) {
+        ck_assert_int_eq(h_propose(&h, 1, 2, &idx), 0);
+    }
+    h_settle(&h);
+    snap = h_snapshot(&h, 1);
+    h_isolate(&h, 3, false);
+    /* A heartbeat round trip makes the leader probe, then snapshot. */
+    while (h_count(&h, RAFT_MSG_SNAPSHOT, 1, 3) == 0) {
+        h.now++;
+        raft_tick(h.nodes[1].r, h.now);
+        h_pump(&h, 1);
+        h_deliver(&h);
+    }
+    ck_assert_uint_gt(h_count(&h, RAFT_MSG_SNAPSHOT, 1, 3), 1); /* window */
+    h_drop_all(&h); /* the whole window is lost */
+    /* A stale ack claims 3 chunks arrived. */
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_SNAPSHOT_RESP;
+    m.from = 3;
+    m.to = 1;
+    m.term = raft_current_term(h.nodes[1].r);
+    m.snapshot_resp.index = snap;
+    m.snapshot_resp.offset = 3 * CHUNK;
+    ck_assert_int_eq(raft_step(h.nodes[1].r, h.now, &m), 0);
+    h_pump(&h, 1);
+    h_run(&h, 5 * H_ET);
+    ck_assert_uint_eq(h.nodes[3].n_installs, 1);
+    ck_assert_mem_eq(h.nodes[3].snap_data, h.nodes[1].snap_data, SNAP_SIZE);
+    ck_assert_uint_eq(h.nodes[3].applied, idx);
+    h_close(&h);
+}
+END_TEST
+
 /* Chunks at wrong offsets, duplicates, bogus sizes, and a snapshot the
  * follower already has. */
 START_TEST(test_bad_chunks)
@@ -246,6 +290,7 @@ static Suite *snapshot_suite(void)
     tc = tcase_create("install");
     tcase_add_test(tc, test_chunked_install);
     tcase_add_test(tc, test_install_restart);
+    tcase_add_test(tc, test_install_rewind);
     tcase_add_test(tc, test_bad_chunks);
     suite_add_tcase(s, tc);
     return s;
