@@ -195,6 +195,11 @@ void raft__recv_snapshot(struct raft *r, const struct raft_message *m)
          * reordered): refuse, saying where we are; the leader resends from
          * there even if it believed we were further (a late ack of an
          * earlier round of the same snapshot may have told it so). */
+        if (s->offset > r->rx_offset) {
+            raft__trace(r, "snapshot chunk at %llu, want %llu -> resend",
+                        (unsigned long long)s->offset,
+                        (unsigned long long)r->rx_offset);
+        }
         reply(r, m, r->rx_offset, s->offset > r->rx_offset, true);
         return;
     }
