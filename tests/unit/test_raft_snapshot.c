@@ -180,7 +180,15 @@ START_TEST(test_install_rewind)
         h_deliver(&h);
     }
     ck_assert_uint_gt(h_count(&h, RAFT_MSG_SNAPSHOT, 1, 3), 1); /* window */
-    h_drop_all(&h); /* the whole window is lost */
+    /* Only the first chunk of the window arrives; its ack is lost. */
+    for (k = 0; k < h.nq; k++) {
+        if (h.q[k].type == RAFT_MSG_SNAPSHOT && h.q[k].snapshot.offset > 0) {
+            h.q[k].to = 99; /* nowhere */
+        }
+    }
+    h_deliver(&h);
+    h_drop_all(&h);
+    ck_assert_uint_eq(h.nodes[3].rx_size, SNAP_SIZE);
     /* A stale ack claims 3 chunks arrived. */
     memset(&m, 0, sizeof m);
     m.type = RAFT_MSG_SNAPSHOT_RESP;
