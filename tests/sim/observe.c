@@ -111,11 +111,13 @@ static void observe_leader(struct sim *s, struct sim_node *n, raft_term term)
  * the change is committed (here: within two election timeouts). */
 static void observe_removed_leader(struct sim *s, struct sim_node *n)
 {
-    const struct raft_server *a =
-        raft_config_get(raft_committed_configuration(n->r), n->id);
+    const struct raft_config *cc = raft_committed_configuration(n->r);
+    const struct raft_server *a = raft_config_get(cc, n->id);
     const struct raft_server *b =
         raft_config_get(raft_configuration(n->r), n->id);
-    if ((a != NULL && a->role == RAFT_VOTER) ||
+    /* An empty committed configuration: nothing known committed yet (a
+     * restarted leader), so its removal is not known committed either. */
+    if (cc->n == 0 || (a != NULL && a->role == RAFT_VOTER) ||
         (b != NULL && b->role == RAFT_VOTER)) {
         n->removed_since = 0;
         return;

@@ -294,8 +294,10 @@ void sim_heal(struct sim *s)
     const struct raft_config *cs[2] = {
         ref ? raft_configuration(ref->r) : NULL,
         ref ? raft_committed_configuration(ref->r) : NULL};
+    /* Only a removal known committed counts: with nothing committed (all
+     * restarted), nobody is shut down. */
     bool any = false;
-    for (unsigned k = 0; k < 2 && ref != NULL; k++) {
+    for (unsigned k = 0; k < 2 && ref != NULL && cs[1]->n > 0; k++) {
         for (unsigned j = 0; j < cs[k]->n && j < RAFT_MAX_SERVERS; j++) {
             int slot = sim_slot_of(s, cs[k]->servers[j].id);
             if (slot >= 0) {
