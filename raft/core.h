@@ -100,8 +100,10 @@ struct raft {
      * is durable once it does (lowered by later truncations and installs,
      * so a late report never vouches for entries written afterwards). */
     struct raft__pend {
-        raft_index index;
+        raft_index index; /* last entry, or the install if no entries */
         raft_term term;
+        raft_index snap_index; /* the install of that update, or 0 */
+        raft_term snap_term;
         raft_index durable;
     } *pend;
     size_t n_pend, cap_pend;

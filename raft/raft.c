@@ -428,6 +428,10 @@ bool raft_ready(struct raft *r, struct raft_update *u)
         }
         r->pend[r->n_pend].index = i;
         r->pend[r->n_pend].term = t;
+        r->pend[r->n_pend].snap_index =
+            u->has_snapshot_install ? u->snapshot_install.index : 0;
+        r->pend[r->n_pend].snap_term =
+            u->has_snapshot_install ? u->snapshot_install.term : 0;
         r->pend[r->n_pend].durable = i;
         r->n_pend++;
     }

@@ -532,8 +532,11 @@ int raft_persisted(struct raft *r, raft_time now, raft_index index,
      * in order and may skip reports when it batches). Unknown reports are
      * stale or bogus: ignored. */
     for (k = 0; k < r->n_pend; k++) {
-        if (r->pend[k].index == index && r->pend[k].term == term) {
-            break;
+        const struct raft__pend *pd = &r->pend[k];
+        if ((pd->index == index && pd->term == term) ||
+            (pd->snap_index == index && pd->snap_term == term &&
+             index != 0)) {
+            break; /* an update with an install may be reported by it */
         }
     }
     if (k == r->n_pend) {
