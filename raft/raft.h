@@ -273,7 +273,10 @@ struct raft_options {
     void *trace_data;
 };
 
-/* Fills o with defaults (election 1000ms, heartbeat 100ms, ...); id = 0. */
+/* Fills o with defaults: election 1000ms, heartbeat 100ms, 1 MiB per
+ * AppendEntries, 64 appends in flight, 1 MiB snapshot chunks, 1024 entries
+ * kept behind a snapshot, learner_catchup 64, pre-vote and check-quorum on,
+ * seed 0, no trace; id = 0 (the caller must set it). */
 void raft_options_default(struct raft_options *o);
 
 /*
