@@ -157,9 +157,13 @@ for try in $(seq 1 10); do
 done
 [ $ok = 1 ] || ft_fail "a node could not serve the final reads (see $FT_DIR/final.*)"
 first=${FT_MEMBERS%% *}
+FT_TREES=yes
+[ $ok = 1 ] || FT_TREES="not all nodes answered"
 for i in $FT_MEMBERS; do
-    cmp -s "$FT_DIR/final.$first" "$FT_DIR/final.$i" ||
+    if ! cmp -s "$FT_DIR/final.$first" "$FT_DIR/final.$i"; then
+        FT_TREES=no
         ft_fail "node $i's tree differs from node $first's: $(diff "$FT_DIR/final.$first" "$FT_DIR/final.$i" | head -5 | tr '\n' ' ')"
+    fi
 done
 
 cat "$FT_DIR"/hist.* > "$FT_DIR/history" 2>/dev/null
