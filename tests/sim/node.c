@@ -95,7 +95,7 @@ void sim_node_crash(struct sim *s, struct sim_node *n)
     s->n_pending = k;
 }
 
-void sim_node_start(struct sim *s, struct sim_node *n, bool bootstrap)
+void sim_node_start(struct sim *s, struct sim_node *n)
 {
     struct raft_options o;
     raft_options_default(&o);
@@ -113,7 +113,6 @@ void sim_node_start(struct sim *s, struct sim_node *n, bool bootstrap)
         o.trace = trace_cb;
         o.trace_data = s;
     }
-    (void)bootstrap;
     struct sim_store *st = &n->store;
     struct raft_load l;
     memset(&l, 0, sizeof(l));

@@ -141,7 +141,7 @@ void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
     }
     free(boot.data.base);
     for (unsigned i = 0; i < s->n_slots && !s->chk.failed; i++) {
-        sim_node_start(s, &s->nodes[i], i < s->n_voters);
+        sim_node_start(s, &s->nodes[i]);
     }
     struct sim_event ev = {.time = 1, .node = SIM_MAX_SLOTS};
     ev.kind = SIM_EV_WORKLOAD;

@@ -369,25 +369,42 @@ void sim_apply_push(struct sim_node *n, struct sim_apply_item *it);
 void sim_apply_drain(struct sim *s, struct sim_node *n);
 
 /* node.c */
-void sim_node_start(struct sim *s, struct sim_node *n, bool bootstrap);
+/* Starts (or restarts) n from exactly what its store holds (raft_load). */
+void sim_node_start(struct sim *s, struct sim_node *n);
+/* A crash: everything not yet persisted is lost (pending writes, the model
+ * state machine unless durable, reads in flight). */
 void sim_node_crash(struct sim *s, struct sim_node *n);
 /* Collects and executes every pending update of n (the driver loop). */
 void sim_node_process(struct sim *s, struct sim_node *n);
+/* n's oldest pending write is durable: store it, send what waited for it
+ * (contract step 3), call raft_persisted, apply, process. */
 void sim_node_persist_done(struct sim *s, struct sim_node *n);
+/* Frees the core and everything pending (not the store). */
 void sim_node_close(struct sim_node *n);
 
 /* observe.c: checks run after every event */
+/* Election Safety, commits (durable majority, committed-entry records),
+ * Leader Completeness, terms and commits never going back, removed
+ * leaders stepping down. */
 void sim_observe(struct sim *s);
+/* Log Matching over every live in-memory log; every committed entry still
+ * durable somewhere. */
 void sim_observe_full(struct sim *s);
 /* Majority of the voters of c durably hold (index, term)? */
 bool sim_durable_majority(struct sim *s, const struct raft_config *c,
                           raft_index index, raft_term term, unsigned *count,
                           unsigned *voters);
 
-/* workload.c */
+/* workload.c: each reschedules itself */
+/* One client operation: propose (to the leader, or to a follower that must
+ * refuse), read index, leadership transfer, membership change. */
 void sim_workload(struct sim *s);
+/* One fault: crash, restart, partition (symmetric, one-way, isolate the
+ * leader, minority/majority), heal, slow or fast disk. */
 void sim_fault(struct sim *s);
+/* Ends the fault phase (see workload.c). */
 void sim_heal(struct sim *s);
+/* Liveness phase: propose, wait for a majority, then for every member. */
 void sim_liveness_probe(struct sim *s);
 
 #endif /* SIM_H */

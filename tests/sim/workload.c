@@ -242,7 +242,7 @@ void sim_fault(struct sim *s)
         }
     } else if ((x -= p->w_crash) < p->w_restart) {
         if ((n = random_node(s, false)) != NULL) {
-            sim_node_start(s, n, false);
+            sim_node_start(s, n);
         }
     } else if ((x -= p->w_restart) < p->w_partition) {
         partition(s);
@@ -271,7 +271,7 @@ void sim_heal(struct sim *s)
     sim_tracef(s, "HEAL: faults stop at step %llu", U(s->steps));
     for (unsigned i = 0; i < s->n_slots; i++) {
         if (!s->nodes[i].alive) {
-            sim_node_start(s, &s->nodes[i], false);
+            sim_node_start(s, &s->nodes[i]);
         }
     }
     /* The cluster is what the most advanced live server (highest commit,
