@@ -258,6 +258,18 @@ void sim_fault(struct sim *s)
     }
 }
 
+static raft_term last_term(const struct sim_node *n)
+{
+    const struct raft_entry *e = raft_entry_at(n->r, raft_last_index(n->r));
+    return e != NULL ? e->term : n->store.snap_term;
+}
+
+static bool more_up_to_date(const struct sim_node *a, const struct sim_node *b)
+{
+    raft_term ta = last_term(a), tb = last_term(b);
+    return ta != tb ? ta > tb : raft_last_index(a->r) > raft_last_index(b->r);
+}
+
 /* End of the fault phase: heal the network, stop garbage and loss, restart
  * the members of the cluster, shut down servers no longer in it. */
 void sim_heal(struct sim *s)
@@ -274,8 +286,8 @@ void sim_heal(struct sim *s)
             sim_node_start(s, &s->nodes[i]);
         }
     }
-    /* The cluster is what the most advanced live server (highest commit,
-     * then longest log) says: its committed and latest configurations.
+    /* The cluster is what the most up-to-date live server (§5.4.1: last
+     * term, then last index: the one that would win an election) says: its committed and latest configurations.
      * Everyone else was removed for good: shut it down, as an operator
      * would (a removed server that never learned it was removed disrupts
      * the cluster without pre-vote and check-quorum, thesis §4.2.3). */
@@ -283,11 +295,7 @@ void sim_heal(struct sim *s)
     struct sim_node *ref = NULL;
     for (unsigned i = 0; i < s->n_slots; i++) {
         struct sim_node *n = &s->nodes[i];
-        if (n->alive &&
-            (ref == NULL ||
-             raft_commit_index(n->r) > raft_commit_index(ref->r) ||
-             (raft_commit_index(n->r) == raft_commit_index(ref->r) &&
-              raft_last_index(n->r) > raft_last_index(ref->r)))) {
+        if (n->alive && (ref == NULL || more_up_to_date(n, ref))) {
             ref = n;
         }
     }
