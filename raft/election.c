@@ -49,8 +49,12 @@ void raft__become_follower(struct raft *r, raft_term term, raft_id leader)
             raft__transfer_abort(r, "stepped down");
         }
     }
-    if (r->n_freads > 0 && (term > r->term || leader != r->leader)) {
-        raft__freads_fail(r, false);
+    if (term > r->term || leader != r->leader) {
+        if (r->n_freads > 0) {
+            raft__freads_fail(r, false);
+        }
+        /* A snapshot transfer belongs to the leader that started it. */
+        r->rx_active = false;
     }
     if (term > r->term) {
         raft__trace(r, "term %llu is higher than %llu -> become follower",

@@ -174,6 +174,10 @@ void raft__recv_snapshot(struct raft *r, const struct raft_message *m)
     if (r->has_chunk) {
         return; /* one chunk per update; the leader will resend */
     }
+    if (r->rx_active && s->index < r->rx_index) {
+        /* A late chunk of an older snapshot: the leader moved on. */
+        return;
+    }
     if (s->offset == 0 &&
         !(r->rx_active && r->rx_index == s->index &&
           r->rx_term == s->snap_term && r->rx_size == s->size)) {
