@@ -163,6 +163,9 @@ void fs__op_read(struct fs_op *op)
         fs__op_fail(op, EIO);
         return;
     }
+    /* Thesis §6.4: the leader confirms it still leads (one heartbeat
+     * round shared by every read of this loop iteration), this node
+     * applies up to its commit index, then op->run reads LMDB. */
     op->in_driver = true;
     raft_node_read(m->d->node, on_read, op);
 }
