@@ -127,10 +127,26 @@ void raft__conf_commit_check(struct raft *r)
         return;
     }
     /* Thesis §4.2.2: a leader removed from the configuration steps down
-     * once the change is committed. */
+     * once the change is committed. It hands over at once (§3.10) to the
+     * most up-to-date voter rather than leave the cluster waiting for an
+     * election timeout. */
     raft__trace(r, "removed from the configuration (committed at %llu) -> "
                    "step down",
                 (unsigned long long)cur->index);
+    {
+        struct raft__progress *best = NULL;
+        unsigned i;
+        for (i = 0; i < RAFT_MAX_SERVERS; i++) {
+            struct raft__progress *p = &r->prs[i];
+            if (p->id != 0 && raft__is_voter(&cur->c, p->id) &&
+                (best == NULL || p->match > best->match)) {
+                best = p;
+            }
+        }
+        if (best != NULL && best->match == raft__log_last(&r->log)) {
+            raft__send(r, RAFT_MSG_TIMEOUT_NOW, best->id, false);
+        }
+    }
     raft__become_follower(r, r->term, 0);
 }
 

@@ -196,8 +196,12 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m)
      * or be a leader that removed itself and must finish the change; and a
      * request we reject still tells us the term, without which a stale
      * node keeps losing every race. Removed servers cannot disrupt a
-     * healthy cluster: leases (thesis §4.2.3) and pre-vote hold them off. */
-    if (!known && !is_leader_msg(m->type) && m->type != RAFT_MSG_VOTE) {
+     * healthy cluster: leases (thesis §4.2.3) and pre-vote hold them off.
+     * TimeoutNow from our current leader counts even once it removed
+     * itself: that is how it hands over. */
+    if (!known && !is_leader_msg(m->type) && m->type != RAFT_MSG_VOTE &&
+        !(m->type == RAFT_MSG_TIMEOUT_NOW && m->from == r->leader &&
+          m->term == r->term)) {
         raft__trace(r, "message type %u from unknown %llu ignored",
                     (unsigned)m->type, (unsigned long long)m->from);
         return 0;

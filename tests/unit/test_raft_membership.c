@@ -149,6 +149,11 @@ START_TEST(test_remove_leader)
     h_settle(&h);
     ck_assert_uint_ge(raft_commit_index(h.nodes[1].r), idx);
     ck_assert_int_ne(raft_role(h.nodes[1].r), RAFT_LEADER);
+    /* It handed over with TimeoutNow: a new leader without waiting for an
+     * election timeout. */
+    ck_assert_uint_eq(h.delivered[RAFT_MSG_TIMEOUT_NOW], 1);
+    l2 = h_leader(&h);
+    ck_assert(l2 == 2 || l2 == 3);
     h_run(&h, 10 * H_ET);
     l2 = h_leader(&h);
     ck_assert(l2 == 2 || l2 == 3);
