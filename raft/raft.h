@@ -317,7 +317,8 @@ void raft_free(struct raft *r);
  * the configuration are ignored except APPEND/HEARTBEAT/SNAPSHOT (handled as
  * from any leader: accepted at a term >= ours, else answered with our term)
  * and VOTE (answered per §5.2; leases and pre-vote keep removed servers
- * from disrupting): a joining node knows no one, and a lagging node may not
+ * from disrupting), and TIMEOUT_NOW from our current leader (a leader that
+ * removed itself hands over with it): a joining node knows no one, and a lagging node may not
  * yet know a leader or candidate added after its log ends (Raft's safety
  * does not depend on the sender being a member). The message stays the
  * caller's. */
@@ -371,7 +372,8 @@ enum raft_change_op {
  * is below commit - learner_catchup), RAFT_ERR_INVALID (id 0, address
  * missing or too long, full configuration, removing the last voter).
  * A leader that removes itself leads, without counting itself, until the
- * change commits, then steps down. Elections are started only by voters of
+ * change commits, then steps down and sends TimeoutNow to the most
+ * up-to-date voter if one is caught up. Elections are started only by voters of
  * the latest configuration, or by a voter of the previous one while its
  * removal is uncommitted (it may hold the only up-to-date log; it counts
  * only the new configuration's voters). */
