@@ -154,6 +154,42 @@ START_TEST(test_leader_counts_itself_when_durable)
 }
 END_TEST
 
+/* A driver that batches several updates in one write may report only the
+ * last: the report covers the earlier ones too. Unknown reports are
+ * ignored. */
+START_TEST(test_persisted_covers_batches)
+{
+    struct h h;
+    struct raft_update u1, u2;
+    struct raft_buf b = {(void *)"y", 1};
+    raft_index i1, i2;
+    raft_term t;
+    h_init(&h, 1);
+    h_run(&h, 3 * H_ET);
+    ck_assert_int_eq(raft_role(h.nodes[1].r), RAFT_LEADER);
+    ck_assert_int_eq(raft_propose(h.nodes[1].r, h.now, &b, &i1, &t), 0);
+    ck_assert(raft_ready(h.nodes[1].r, &u1));
+    ck_assert_int_eq(raft_propose(h.nodes[1].r, h.now, &b, &i2, &t), 0);
+    ck_assert(raft_ready(h.nodes[1].r, &u2));
+    ck_assert_uint_eq(raft_commit_index(h.nodes[1].r), i1 - 1);
+    /* Never handed out: ignored. */
+    ck_assert_int_eq(raft_persisted(h.nodes[1].r, h.now, i2 + 1, t), 0);
+    ck_assert_int_eq(raft_persisted(h.nodes[1].r, h.now, i2, t + 1), 0);
+    ck_assert_uint_eq(raft_commit_index(h.nodes[1].r), i1 - 1);
+    ck_assert_int_eq(raft_persisted(h.nodes[1].r, h.now, i2, t), 0);
+    ck_assert_uint_eq(raft_commit_index(h.nodes[1].r), i2);
+    /* Committed entries come out in the next update, both of them. */
+    raft_update_close(&u1);
+    raft_update_close(&u2);
+    ck_assert(raft_ready(h.nodes[1].r, &u1));
+    ck_assert_uint_eq(u1.n_committed, 2);
+    ck_assert_uint_eq(u1.committed[0].index, i1);
+    ck_assert_uint_eq(u1.committed[1].index, i2);
+    raft_update_close(&u1);
+    h_close(&h);
+}
+END_TEST
+
 /* Batching: no AppendEntries carries more than max_append_bytes (unless a
  * single entry is bigger); pipelining: at most max_inflight in flight. */
 START_TEST(test_batching_and_pipelining)
@@ -393,6 +429,7 @@ static Suite *replication_suite(void)
     tc = tcase_create("commit");
     tcase_add_test(tc, test_fig8_commit_rule);
     tcase_add_test(tc, test_leader_counts_itself_when_durable);
+    tcase_add_test(tc, test_persisted_covers_batches);
     tcase_add_test(tc, test_leader_completeness);
     suite_add_tcase(s, tc);
     tc = tcase_create("bad_input");
