@@ -231,6 +231,13 @@ static void ll_init(void *userdata, struct fuse_conn_info *conn)
                               FUSE_CAP_AUTO_INVAL_DATA |
                               FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE |
                               FUSE_CAP_SPLICE_MOVE);
+#ifdef FUSE_CAP_DIRECT_IO_ALLOW_MMAP
+    /* libfuse >= 3.16 on Linux >= 6.6: shared mappings of our direct-IO
+     * files work too (fuse_file.c). */
+    if (conn->capable & FUSE_CAP_DIRECT_IO_ALLOW_MMAP) {
+        conn->want |= FUSE_CAP_DIRECT_IO_ALLOW_MMAP;
+    }
+#endif
 }
 
 static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
