@@ -376,7 +376,7 @@ static int copy_range(struct raft *r, raft_index from, raft_index to,
 bool raft_ready(struct raft *r, struct raft_update *u)
 {
     raft_index last = raft__log_last(&r->log), hi;
-    bool any = false;
+    bool any = false, entries_failed = false;
     raft__flush_appends(r);
     raft__reads_flush(r);
     memset(u, 0, sizeof *u);
@@ -412,6 +412,8 @@ bool raft_ready(struct raft *r, struct raft_update *u)
                        &u->n_entries) == 0) {
             r->persist_from = 0;
             any = true;
+        } else {
+            entries_failed = true;
         }
     } else {
         r->persist_from = 0;
@@ -442,9 +444,13 @@ bool raft_ready(struct raft *r, struct raft_update *u)
     u->messages = r->out.v;
     u->n_messages = r->out.n;
     memset(&r->out, 0, sizeof r->out);
-    u->messages_after_persist = r->out_after.v;
-    u->n_messages_after_persist = r->out_after.n;
-    memset(&r->out_after, 0, sizeof r->out_after);
+    /* Out of memory copying the entries: what promises them stays here
+     * until a later update can carry both. */
+    if (!entries_failed) {
+        u->messages_after_persist = r->out_after.v;
+        u->n_messages_after_persist = r->out_after.n;
+        memset(&r->out_after, 0, sizeof r->out_after);
+    }
     any = any || u->n_messages > 0 || u->n_messages_after_persist > 0;
     /* Contract step 4: only entries both committed and durable here. */
     hi = RAFT__MIN(r->commit, r->persisted);
