@@ -22,8 +22,8 @@ end=$((SECONDS + minutes * 60))
 scenarios=(
     "--nodes 3 --nemeses 'partition-leader partition-split oneway-leader'"
     "--nodes 5 --nemeses 'partition-leader partition-split partition-bridge oneway-leader'"
-    "--nodes 3 --nemeses 'kill kill-leader pause pause-leader'"
-    "--nodes 5 --nemeses 'kill kill-leader pause pause-leader'"
+    "--nodes 3 --nemeses 'kill kill-leader kill-all pause pause-leader'"
+    "--nodes 5 --nemeses 'kill kill-leader kill-all pause pause-leader'"
     "--nodes 3 --nemeses 'member transfer diskfull'"
     "--nodes 5 --nemeses 'member transfer kill-leader partition-leader'"
     "--nodes 3 --fuse"

@@ -7,7 +7,7 @@
 # process dead or stopped). Random choices use $RANDOM, seeded by run.sh.
 
 FT_NEMESES_ALL="partition-leader partition-split partition-bridge oneway-leader
-kill kill-leader pause pause-leader transfer member diskfull"
+kill kill-leader kill-all pause pause-leader transfer member diskfull"
 
 ft_event() { # ft_event EVENT NEMESIS DETAILS...
     echo "$(ft_now_us) $*" >> "$FT_DIR/faults"
@@ -82,6 +82,18 @@ ft_kill_restart() { # NODE HOLD NAME
 }
 
 nem_kill() { ft_kill_restart "$(ft_random_member)" "$1" kill; }
+
+# Every node at once (a power cut): what was acknowledged must be on disk.
+nem_kill_all() {
+    local i pids=""
+    for i in $FT_MEMBERS; do pids+=" $(ft_pid "$i")"; done
+    [ -n "${pids// /}" ] && kill -KILL $pids 2>/dev/null
+    for i in $FT_MEMBERS; do ft_node_kill "$i" KILL; done
+    ft_event fault kill-all "kill -9 of nodes $FT_MEMBERS"
+    ft_hold "$1"
+    for i in $FT_MEMBERS; do ft_node_start "$i"; done
+    ft_event heal kill-all "restarted every node"
+}
 nem_kill_leader() { ft_kill_restart "$(ft_leader_or_random)" "$1" kill-leader; }
 
 ft_pause() { # NODE HOLD NAME
