@@ -54,6 +54,8 @@ struct raft__progress {
     raft_index snap_index;
     uint64_t snap_offset;
     uint64_t snap_next;
+    uint64_t snap_rewind; /* 1 + offset of the last rewind, 0: none since
+                           * the last progress (one rewind per gap) */
     bool snap_last_sent;
     raft_time snap_sent_at;
 };

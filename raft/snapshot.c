@@ -78,6 +78,7 @@ void raft__send_snapshot_chunk(struct raft *r, struct raft__progress *p)
          * serves its latest, so the transfer starts over with it. */
         p->snap_index = r->snap_index;
         p->snap_offset = 0;
+        p->snap_rewind = 0;
     }
     p->snap_next = p->snap_offset;
     p->snap_last_sent = false;
@@ -246,20 +247,21 @@ void raft__recv_snapshot_resp(struct raft *r, const struct raft_message *m)
         return;
     }
     if (m->snapshot_resp.reject) {
-        /* Resend from the offset it wants (0: start over). */
-        p->snap_offset = off <= r->snap_size ? off : 0;
+        /* Resend from the offset it wants (0: start over) — once: every
+         * chunk of the window in flight may report the same gap. */
+        off = off <= r->snap_size ? off : 0;
+        if (p->snap_rewind == off + 1) {
+            return;
+        }
+        p->snap_rewind = off + 1;
+        p->snap_offset = off;
         raft__send_snapshot_chunk(r, p);
         return;
     }
-    if (off > r->snap_size || off < p->snap_offset) {
-        return; /* bogus, or an old acknowledgement */
+    if (off > r->snap_size || (off <= p->snap_offset && off != r->snap_size)) {
+        return; /* bogus, an old or a repeated acknowledgement */
     }
-    if (off == p->snap_offset && off != r->snap_size) {
-        /* No progress: the follower reports a gap (or this repeats an
-         * ack): resend the window from there. */
-        raft__send_snapshot_chunk(r, p);
-        return;
-    }
+    p->snap_rewind = 0;
     if (off == r->snap_size) {
         raft__trace(r, "%llu installed snapshot %llu -> probe",
                     (unsigned long long)p->id,
