@@ -33,9 +33,12 @@ bool raft__can_campaign(const struct raft *r)
 bool raft__in_lease(const struct raft *r)
 {
     /* Thesis §4.2.3: a server that heard from a current leader within the
-     * minimum election timeout does not let anyone disrupt it. */
+     * minimum election timeout does not let anyone disrupt it — the leader
+     * included (it is the current leader): a removed server that keeps
+     * campaigning must not depose it. A leader cut off from its majority
+     * steps down by check-quorum, or on hearing a newer leader's term. */
     if (r->role == RAFT_LEADER) {
-        return r->o.check_quorum;
+        return true;
     }
     return r->role == RAFT_FOLLOWER && r->leader != 0 &&
            r->now - r->last_heard < r->o.election_timeout;
