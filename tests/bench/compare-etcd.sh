@@ -5,7 +5,10 @@
 #                               [--no-doc] [--million]
 #
 # Steps (each bounded by `timeout`; a trap stops everything this script
-# started, by PID, and unmounts, also on failure or ^C):
+# started, by PID, and unmounts, also on failure, ^C or SIGTERM to the
+# script's PID; note that a script started with `&` from another
+# non-interactive shell inherits SIGINT ignored, so stop that one with
+# SIGTERM):
 #   0. installs etcd-server, etcd-client and wrk with apt-get if missing;
 #      builds loadgen, floor, raftfsd and raftfsctl in $RAFTFS_BUILD
 #      (default build/ at the top of the tree).
@@ -60,15 +63,32 @@ RDIR=""         # the raftfs cluster dir currently running, for cleanup
 
 log() { echo "== $*" | tee -a "$RES" >&2; }
 
+CHILD=""        # the step running now (a `timeout` process), for cleanup
+
 cleanup() {
     local rc=$?
     set +e
+    if [ -n "$CHILD" ]; then kill -TERM "$CHILD" 2>/dev/null; wait "$CHILD" 2>/dev/null; fi
     "$ETCDSH" stop >/dev/null 2>&1
     if [ -n "$RDIR" ]; then timeout 60 "$CLUSTER" stop "$RDIR" >/dev/null 2>&1; fi
     exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Runs one step bounded by `timeout SECS`, output to OUT (also appended to
+# the results file). In the background with `wait`, so that a signal sent
+# to this script alone (not to its process group) is acted on at once.
+step() { # SECS OUT CMD...
+    local secs=$1 out=$2 rc=0; shift 2
+    timeout "$secs" "$@" > "$out" 2>&1 &
+    CHILD=$!
+    wait "$CHILD" || rc=$?
+    CHILD=""
+    cat "$out" >> "$RES"
+    return $rc
+}
 
 # --- 0. dependencies and binaries -----------------------------------------
 need=()
@@ -94,8 +114,9 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
 
 # --- 1. floor ---------------------------------------------------------------
 log "floor ($WORK)"
-out=$(timeout 120 "$FLOOR" "$WORK" 2000 20000 | tee -a "$RES")
-fl=$(grep FLOOR_RESULT <<<"$out")
+step 120 "$WORK/step.out" "$FLOOR" "$WORK" 2000 20000
+cat "$WORK/step.out"
+fl=$(grep FLOOR_RESULT "$WORK/step.out")
 FSYNC=$(jf "$fl" fdatasync_p50_us)
 FSYNC99=$(jf "$fl" fdatasync_p99_us)
 RTT=$(jf "$fl" rtt_p50_us)
@@ -109,9 +130,9 @@ wrk_run() { # key mode conns
     local key=$1 mode=$2 c=$3 t=2 out line
     [ "$c" -lt 2 ] && t=1
     log "etcd: wrk $mode -c$c -d${DUR}s"
-    out=$(timeout $((DUR + 60)) wrk -t$t -c"$c" -d"${DUR}s" --latency \
-        -s "$here/etcd-wrk.lua" "$EP1" -- "$mode" "$KEYS" 64 2>&1 | tee -a "$RES")
-    line=$(grep WRK_RESULT <<<"$out")
+    step $((DUR + 60)) "$WORK/step.out" wrk -t$t -c"$c" -d"${DUR}s" --latency \
+        -s "$here/etcd-wrk.lua" "$EP1" -- "$mode" "$KEYS" 64
+    line=$(grep WRK_RESULT "$WORK/step.out")
     E[$key]=$(wf "$line" rps)
     E[$key.p50]=$(wf "$line" p50_ms)
     E[$key.p99]=$(wf "$line" p99_ms)
@@ -120,7 +141,9 @@ wrk_run() { # key mode conns
 # The disk is shared: measure the sync floor again right before each
 # side's 1-client writes, so the floor ratio uses a neighbour figure.
 floor_again() { # key
-    local fl; fl=$(timeout 60 "$FLOOR" "$WORK" 500 2000 | tee -a "$RES" | grep FLOOR_RESULT)
+    local fl
+    step 60 "$WORK/step.out" "$FLOOR" "$WORK" 500 2000
+    fl=$(grep FLOOR_RESULT "$WORK/step.out")
     FL[$1]=$(jf "$fl" fdatasync_p50_us)
 }
 declare -A FL
@@ -133,9 +156,9 @@ wrk_run s16 sget 16
 
 log "etcd: bash loop of 1000 etcdctl put / get"
 t0=$(now)
-timeout 600 bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" put "shell/k$i" "$i" >/dev/null || exit 1; done' _ "$EPS"
+step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" put "shell/k$i" "$i" >/dev/null || exit 1; done' _ "$EPS"
 t1=$(now)
-timeout 600 bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" get "shell/k$i" >/dev/null || exit 1; done' _ "$EPS"
+step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" get "shell/k$i" >/dev/null || exit 1; done' _ "$EPS"
 t2=$(now)
 E[shput]=$(secs "$t0" "$t1")
 E[shget]=$(secs "$t1" "$t2")
@@ -171,9 +194,9 @@ rss_all() {
 lg_run() { # key workload workers [loadgen flags...]
     local key=$1 w=$2 c=$3 out line; shift 3
     log "raftfs: loadgen $w -c$c -d$DUR $*"
-    out=$(timeout $((DUR + 300)) "$LOADGEN" -w "$w" -c "$c" -d "$DUR" -k "$KEYS" \
-        -s 64 --label "$key" "$@" "${M[@]}" 2>&1 | tee -a "$RES")
-    line=$(grep LOADGEN_RESULT <<<"$out")
+    step $((DUR + 300)) "$WORK/step.out" "$LOADGEN" -w "$w" -c "$c" -d "$DUR" \
+        -k "$KEYS" -s 64 --label "$key" "$@" "${M[@]}"
+    line=$(grep LOADGEN_RESULT "$WORK/step.out")
     R[$key]=$(jf "$line" ops_per_s)
     R[$key.p50]=$(jf "$line" p50_ms)
     R[$key.p99]=$(jf "$line" p99_ms)
@@ -186,7 +209,7 @@ log "raftfs: leader is node ${leader:-?}"
 # Every key exists before the write runs, so that a write is an overwrite
 # (one commit) as an etcd put is; creates are the excl row.
 log "raftfs: prefill $KEYS keys"
-timeout 300 "$LOADGEN" -w write -c 16 -n 1 -k "$KEYS" -s 64 --prefill "${M[@]}" >>"$RES" 2>&1
+step 300 "$WORK/step.out" "$LOADGEN" -w write -c 16 -n 1 -k "$KEYS" -s 64 --prefill "${M[@]}"
 floor_again raftfs
 lg_run w1 write 1
 lg_run w16 write 16
@@ -201,11 +224,11 @@ lg_run ls16 ls 16
 log "raftfs: bash loop of 1000 echo > k\$i / cat k\$i (mount of node 1)"
 mkdir -p "${M[0]}/shell"
 t0=$(now)
-timeout 600 bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "${M[0]}/shell"
+step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "${M[0]}/shell"
 t1=$(now)
-timeout 600 bash -c 'for i in $(seq 1000); do cat "$1/k$i" >/dev/null || exit 1; done' _ "${M[0]}/shell"
+step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do cat "$1/k$i" >/dev/null || exit 1; done' _ "${M[0]}/shell"
 t2=$(now)
-timeout 600 bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "${M[0]}/shell"
+step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "${M[0]}/shell"
 t3=$(now)
 R[shput]=$(secs "$t0" "$t1")
 R[shget]=$(secs "$t1" "$t2")
@@ -227,8 +250,9 @@ if [ $MILLION = 1 ]; then
     # creates in one directory per mount, so each worker has its own
     # directory: m<step>/w<worker>.
     for d in $(seq 0 9); do
-        timeout 3600 "$LOADGEN" -w excl -c 64 -n 100000 -s 0 -p "m$d" --worker-dirs \
-            --label "million-$d" "${M[@]}" 2>&1 | grep LOADGEN_RESULT | tee -a "$RES" >&2
+        step 3600 "$WORK/step.out" "$LOADGEN" -w excl -c 64 -n 100000 -s 0 \
+            -p "m$d" --worker-dirs --label "million-$d" "${M[@]}"
+        grep LOADGEN_RESULT "$WORK/step.out" >&2
         log "raftfs: $(( (d + 1) * 100000 )) files, node RSS: $(rss_all)"
     done
     t1=$(now)
