@@ -366,8 +366,31 @@ static void converge(struct sim *s)
     sim_queue_push(&s->q, &ev);
 }
 
+/* An operator shuts down the servers the current leader's configurations
+ * no longer list (without pre-vote and check-quorum a removed server that
+ * never learned it was removed deposes every leader, thesis §4.2.3). */
+static void retire_removed(struct sim *s)
+{
+    struct sim_node *l = find_leader(s);
+    if (l == NULL || raft_committed_configuration(l->r)->n == 0) {
+        return;
+    }
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct sim_node *n = &s->nodes[i];
+        if (n->alive &&
+            raft_config_get(raft_configuration(l->r), n->id) == NULL &&
+            raft_config_get(raft_committed_configuration(l->r), n->id) ==
+                NULL) {
+            sim_tracef(s, "LIVENESS: n%llu is not in leader n%llu's "
+                       "configuration: shut down", U(n->id), U(l->id));
+            sim_node_crash(s, n);
+        }
+    }
+}
+
 void sim_liveness_probe(struct sim *s)
 {
+    retire_removed(s);
     if (s->probe_committed) {
         converge(s);
         return;
