@@ -244,10 +244,9 @@ static void *prefill_main(void *arg)
     struct prefill_arg *p = arg;
     const struct opts *o = p->o;
     char path[PATH_MAX];
-    struct worker w = {.buf = p->buf};
-    lg_rec_init(&w.rec);
+    struct worker w = {.buf = p->buf}; /* only w.rec.bytes is used */
     for (unsigned k = p->id; k < o->keys; k += p->nthreads) {
-        key_path(path, sizeof path, o->dirs[p->id % o->ndirs], o->prefix, k);
+        key_path(path, sizeof path, o->dirs[k % o->ndirs], o->prefix, k);
         int err = op_write(&w, path, O_CREAT | O_TRUNC, p->buf,
                            o->value_size);
         if (err != 0) {
@@ -255,7 +254,6 @@ static void *prefill_main(void *arg)
             p->err = err;
         }
     }
-    lg_rec_close(&w.rec);
     return NULL;
 }
 
@@ -268,9 +266,14 @@ static int prefill(const struct opts *o, char *value)
     for (unsigned i = 0; i < n; i++) {
         args[i] = (struct prefill_arg){.o = o, .id = i, .nthreads = n,
                                        .buf = value};
-        pthread_create(&th[i], NULL, prefill_main, &args[i]);
     }
     int err = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (pthread_create(&th[i], NULL, prefill_main, &args[i]) != 0) {
+            fprintf(stderr, "loadgen: cannot start prefill thread\n");
+            exit(1);
+        }
+    }
     for (unsigned i = 0; i < n; i++) {
         pthread_join(th[i], NULL);
         errors += args[i].errors;
