@@ -8,8 +8,9 @@
 #include "cmd.h"
 #include "daemon.h"
 
-/* ls answers at most this many entries in one response. */
-#define LS_MAX 100000
+/* ls answers at most this many entries in one response (the client
+ * protocol's limit); a longer listing is cut and says so. */
+#define LS_MAX NET_DIR_MAX
 
 struct creq {
     struct fs_daemon *d;
@@ -249,6 +250,10 @@ static void on_read(void *data, int status)
             if (rv >= 0) {
                 rv = 0;
                 c->resp.payload = NET_PAYLOAD_DIR;
+                if (c->resp.n_entries == LS_MAX) {
+                    snprintf(c->resp.message, sizeof c->resp.message,
+                             "listing cut at %d entries", LS_MAX);
+                }
             }
         }
         break;

@@ -24,7 +24,9 @@ it_bin() {
 it_pick_ports() {
     local n=${1:-5} try base i busy
     for try in $(seq 1 50); do
-        base=$((20000 + (RANDOM % 2000) * 10))
+        # Below the ephemeral range (32768-60999): outgoing connections
+        # would otherwise take our listening ports.
+        base=$((20000 + (RANDOM % 1200) * 10))
         busy=0
         for ((i = 0; i < 2 * n + 2; i++)); do
             if ss -Hltn "sport = :$((base + i))" 2>/dev/null | grep -q .; then
