@@ -409,8 +409,8 @@ int main(int argc, char **argv)
 #endif
     fs_log(d, FS_LOG_INFO, "node %llu: peers on %s, clients on %s%s%s",
            (unsigned long long)d->cfg.id, fs_config_self_addr(&d->cfg),
-           d->cfg.client_addr, d->cfg.mount[0] ? ", mounted on " : "",
-           d->cfg.mount);
+           d->cfg.client_addr, d->mount != NULL ? ", mounted on " : "",
+           d->mount != NULL ? d->cfg.mount : "");
 
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (d->mount != NULL) {
