@@ -185,6 +185,8 @@ struct fs_model_file {
     bool writable;
     bool append;         /* O_APPEND: data[base..len) is pending */
     bool trunc_pending;  /* O_TRUNC seen, not published yet */
+    bool create_pending; /* a deferred create: the file exists nowhere
+                          * yet; fsync/release publish it even empty */
     bool dirty;          /* written since the last publish */
     int poisoned;        /* 0 or the errno every flush returns (EFBIG) */
     uint8_t *data;       /* owned */
@@ -226,6 +228,14 @@ int64_t fs_model_file_write(struct fs_model_file *f, uint64_t off,
 
 /* ftruncate() through this handle: 0, -EBADF, -EFBIG (poisons) or -ENOMEM. */
 int fs_model_file_truncate(struct fs_model_file *f, uint64_t size);
+
+/*
+ * Marks the handle as a deferred create (fs/fuse_file.c): the name did not
+ * exist at open, and nothing is in the log until the handle publishes. A
+ * flush with nothing written still proposes nothing (bash's early flush);
+ * an fsync or release publishes the creation, empty if nothing was written.
+ */
+void fs_model_file_set_create_pending(struct fs_model_file *f);
 
 /* The attributes the kernel gets for getattr on this handle (size = the
  * handle's view). */

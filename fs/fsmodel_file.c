@@ -161,6 +161,11 @@ int fs_model_file_truncate(struct fs_model_file *f, uint64_t size)
     return 0;
 }
 
+void fs_model_file_set_create_pending(struct fs_model_file *f)
+{
+    f->create_pending = true;
+}
+
 void fs_model_file_attr(const struct fs_model_file *f, struct store_attr *a)
 {
     *a = f->attr;
@@ -182,8 +187,10 @@ enum fs_model_publish fs_model_file_publish(struct fs_model_file *f,
     if (f->dirty) {
         return f->append ? FS_PUBLISH_APPEND : FS_PUBLISH_PUT;
     }
-    if (f->trunc_pending && lone_trunc) {
-        return FS_PUBLISH_PUT; /* the lone O_TRUNC: an empty value */
+    if ((f->trunc_pending || f->create_pending) && lone_trunc) {
+        /* The lone O_TRUNC (an empty value), or a deferred create with
+         * nothing written (an empty file). */
+        return f->append ? FS_PUBLISH_APPEND : FS_PUBLISH_PUT;
     }
     return FS_PUBLISH_NONE;
 }
@@ -208,6 +215,7 @@ int fs_model_file_published(struct fs_model_file *f,
     if (err == ENOENT) {
         err = 0; /* deleted meanwhile: the write went to an unlinked file */
     }
+    f->create_pending = false; /* made, or reported failed: never again */
     if (kind == FS_PUBLISH_APPEND) {
         if (len > f->len - f->base) {
             len = f->len - f->base;

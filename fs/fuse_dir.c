@@ -228,6 +228,53 @@ static void run_setattr_noop(struct fs_op *op)
     fs__op_free(op);
 }
 
+/* Builds and proposes the setattr of op (op->attr, op->to_set; op->flags:
+ * the size went to the handle's buffer). */
+static void setattr_go(struct fs_op *op)
+{
+    struct fs_mount *m = op->m;
+    struct fs_handle *h = op->h;
+    struct fs_handle *p = h != NULL ? h : fs__pending_find(m, op->ino);
+    struct store_cmd c;
+    uint64_t ino = op->ino;
+    int rv;
+
+    if (p != NULL) {
+        ino = p->f.ino; /* the handle's file, or a deferred create's */
+    }
+    rv = fs_model_setattr_cmd(&c, ino, &op->attr, op->to_set, fs__now_ns(),
+                              m->uid, m->gid, m->d->cfg.max_value_size,
+                              op->flags != 0);
+    if (rv < 0) {
+        fs__op_fail(op, -rv);
+        return;
+    }
+    if (rv > 0) {
+        if (h != NULL) {
+            struct store_attr a;
+            fs_model_file_attr(&h->f, &a);
+            setattr_reply(op, &a);
+            fs__op_free(op);
+            return;
+        }
+        op->run = run_setattr_noop;
+        fs__op_read(op);
+        return;
+    }
+    if (p != NULL && p->pending) {
+        if (op->after == NULL && p->f.create_pending) {
+            /* chmod/utimes on a deferred create (touch): make the file
+             * first, then change it. */
+            fs__pending_wait(p, op, setattr_go);
+        } else {
+            fs__op_fail(op, ENOENT); /* its creation failed */
+        }
+        return;
+    }
+    op->done = setattr_done;
+    fs__op_propose(op, &c);
+}
+
 void fs__ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                     int to_set, struct fuse_file_info *fi)
 {
@@ -235,7 +282,6 @@ void fs__ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     struct fs_handle *h = fi != NULL ? (struct fs_handle *)(uintptr_t)fi->fh
                                      : NULL;
     bool handle_size = false;
-    struct store_cmd c;
     struct fs_op *op;
     int rv;
 
@@ -259,25 +305,8 @@ void fs__ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
     }
     op->ino = fs_model_to_store(m->root, ino);
     op->h = h;
-    rv = fs_model_setattr_cmd(&c, h != NULL ? h->f.ino : op->ino, attr,
-                              to_set, fs__now_ns(), m->uid, m->gid,
-                              m->d->cfg.max_value_size, handle_size);
-    if (rv < 0) {
-        fs__op_fail(op, -rv);
-        return;
-    }
-    if (rv > 0) {
-        if (h != NULL) {
-            struct store_attr a;
-            fs_model_file_attr(&h->f, &a);
-            setattr_reply(op, &a);
-            fs__op_free(op);
-            return;
-        }
-        op->run = run_setattr_noop;
-        fs__op_read(op);
-        return;
-    }
-    op->done = setattr_done;
-    fs__op_propose(op, &c);
+    op->attr = *attr;
+    op->to_set = to_set;
+    op->flags = handle_size ? 1 : 0;
+    setattr_go(op);
 }

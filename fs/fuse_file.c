@@ -113,7 +113,9 @@ static void run_open(struct fs_op *op)
     struct fs_handle *h;
     int rv = fs__getattr_hinted(op->m, op->ino, &a);
 
-    if (rv == 0 && a.type == STORE_TYPE_DIR) {
+    if (rv == 0 && (a.ino & FS_PENDING_BIT) != 0) {
+        rv = -ENOENT; /* /proc/PID/fd/N of a deferred create: not made */
+    } else if (rv == 0 && a.type == STORE_TYPE_DIR) {
         rv = -EISDIR;
     } else if (rv == 0 && a.type != STORE_TYPE_FILE) {
         rv = -ELOOP; /* the kernel follows symlinks before it opens */
@@ -198,6 +200,83 @@ static void create_done(struct fs_op *op, int err,
     fs__op_free(op);
 }
 
+/* A deferred create: a handle on a file that exists nowhere yet, under a
+ * provisional node id (fuse_internal.h). */
+static void run_create_pending(struct fs_op *op)
+{
+    struct fs_mount *m = op->m;
+    struct fuse_entry_param e;
+    struct store_attr a;
+    struct fs_handle *h;
+    uint64_t now = fs__now_ns();
+    int rv;
+
+    if (m->stopped) {
+        fs__op_fail(op, EIO);
+        return;
+    }
+    memset(&a, 0, sizeof a);
+    a.ino = FS_PENDING_BIT | ++m->next_pending;
+    a.type = STORE_TYPE_FILE;
+    a.mode = S_IFREG | (op->mode & 07777);
+    a.nlink = 1;
+    a.parent = op->parent;
+    a.mtime_ns = now;
+    a.ctime_ns = now;
+    a.atime_ns = now;
+    h = handle_new(m);
+    if (h == NULL) {
+        fs__op_fail(op, ENOMEM);
+        return;
+    }
+    rv = fs_model_file_init(&h->f, &a, op->fi.flags, false, NULL, 0,
+                            m->d->cfg.max_value_size);
+    if (rv != 0) {
+        fs__handle_free(h);
+        fs__op_fail(op, -rv);
+        return;
+    }
+    fs_model_file_set_create_pending(&h->f);
+    h->pino = a.ino;
+    h->pending = true;
+    h->parent = op->parent;
+    h->mode = op->mode;
+    memcpy(h->name, op->name, sizeof h->name);
+    /* Once made, requests for the provisional id that outlive the handle
+     * resolve by name (fs__getattr_hinted). */
+    fs_model_hints_put(&m->hints, a.ino, STORE_TYPE_FILE, op->parent,
+                       op->name, strlen(op->name));
+    if (op->req == NULL) {
+        fs__handle_free(h);
+        fs__op_free(op);
+        return;
+    }
+    memset(&e, 0, sizeof e);
+    e.ino = fs_model_to_fuse(m->root, a.ino);
+    e.generation = 1;
+    fs__stat(m, &a, &e.attr);
+    set_open_flags(&op->fi, h);
+    if (fuse_reply_create(op->req, &e, &op->fi) != 0) {
+        fs__handle_free(h);
+    }
+    op->req = NULL;
+    fs__op_free(op);
+}
+
+struct fs_handle *fs__pending_find(struct fs_mount *m, uint64_t ino)
+{
+    struct fs_handle *h;
+    if ((ino & FS_PENDING_BIT) == 0) {
+        return NULL;
+    }
+    for (h = m->handles; h != NULL; h = h->next) {
+        if (h->pino == ino) {
+            return h;
+        }
+    }
+    return NULL;
+}
+
 void fs__ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
                    mode_t mode, struct fuse_file_info *fi)
 {
@@ -216,6 +295,21 @@ void fs__ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     op->parent = fs_model_to_store(m->root, parent);
     memcpy(op->name, name, strlen(name) + 1);
     op->fi = *fi;
+    op->mode = mode;
+    if ((fi->flags & O_EXCL) == 0) {
+        /* The kernel sends CREATE only after a LOOKUP found no such name
+         * (a read-index round, which also checked the quorum): defer it.
+         * A stale mount's lookup had no round: check the quorum now, so
+         * that `echo v > k` still fails up front without one. */
+        op->quorum = true;
+        op->run = run_create_pending;
+        if (m->opts.stale) {
+            fs__op_read(op);
+        } else {
+            run_create_pending(op);
+        }
+        return;
+    }
     op->done = create_done;
     /* O_CREAT|O_EXCL is decided by the log: exactly one contender wins. */
     fs_model_create_cmd(&c, op->parent, op->name, mode, fi->flags);
@@ -262,7 +356,14 @@ static void answer_list(struct fs_op *list, int err)
     struct fs_op *op;
     while ((op = list) != NULL) {
         list = op->wnext;
-        fs__op_fail(op, err);
+        op->wnext = NULL;
+        if (op->after != NULL && err == 0) {
+            fs_op_run_fn after = op->after;
+            op->after = NULL;
+            after(op);
+        } else {
+            fs__op_fail(op, err);
+        }
     }
 }
 
@@ -272,10 +373,23 @@ static void publish_done(struct fs_op *op, int err,
     struct fs_handle *h = op->h;
     struct fs_mount *m = h->m;
     struct fs_op *batch = h->batch;
-    (void)r;
     (void)index;
 
     fs__op_free(op); /* the carrier; the waiters are in the batch */
+    if (h->pending && err == 0 && r != NULL) {
+        /* The deferred create is made (or found a file made meanwhile):
+         * from now on the handle publishes to that inode. */
+        h->pending = false;
+        h->f.ino = r->attr.ino;
+        h->f.attr.ino = r->attr.ino;
+        h->f.attr.create_rev = r->attr.create_rev;
+        h->f.attr.mod_rev = r->attr.mod_rev;
+        if (h->inflight_kind == FS_PUBLISH_APPEND) {
+            h->f.attr.size = r->attr.size - h->inflight_len;
+        }
+        fs_model_hints_put(&m->hints, r->attr.ino, STORE_TYPE_FILE,
+                           h->parent, h->name, strlen(h->name));
+    }
     err = fs_model_file_published(&h->f, h->inflight_kind, h->inflight_len,
                                   h->inflight_gen, err);
     h->inflight = false;
@@ -332,6 +446,19 @@ static bool publish_start(struct fs_handle *h, bool lone_trunc,
     c.data.base = buf;
     c.data.len = len;
     c.max_size = m->d->cfg.max_value_size;
+    if (h->pending) {
+        /* A deferred create: made with its content in one command; a
+         * file someone made meanwhile gets the value (or the lines). */
+        c.type = STORE_CMD_CREATE;
+        c.ino = 0;
+        c.parent = h->parent;
+        c.name.base = h->name;
+        c.name.len = strlen(h->name);
+        c.mode = h->mode;
+        c.flags = STORE_CREATE_VALUE | (kind == FS_PUBLISH_APPEND
+                                            ? STORE_CREATE_APPEND
+                                            : STORE_CREATE_TRUNC);
+    }
     h->inflight = true;
     h->batch = batch;
     h->inflight_kind = kind;
@@ -361,7 +488,8 @@ static void handle_pump(struct fs_handle *h)
         queue = h->queue;
         h->queue = NULL;
         for (op = queue; op != NULL; op = op->wnext) {
-            lone_trunc = lone_trunc || op->flags != 0; /* an fsync */
+            /* an fsync, or an op waiting for a deferred create */
+            lone_trunc = lone_trunc || op->flags != 0 || op->after != NULL;
         }
         if (publish_start(h, lone_trunc, queue, &err)) {
             return;
@@ -396,6 +524,19 @@ static void flush_or_fsync(fuse_req_t req, struct fuse_file_info *fi,
     } else {
         tail = &h->queue;
     }
+    while (*tail != NULL) {
+        tail = &(*tail)->wnext;
+    }
+    *tail = op;
+    handle_pump(h);
+}
+
+void fs__pending_wait(struct fs_handle *h, struct fs_op *op,
+                      fs_op_run_fn after)
+{
+    struct fs_op **tail = &h->queue;
+    op->after = after; /* as an fsync: publish the creation even if empty */
+    op->wnext = NULL;
     while (*tail != NULL) {
         tail = &(*tail)->wnext;
     }

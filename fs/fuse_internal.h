@@ -30,10 +30,28 @@ typedef void (*fs_op_done_fn)(struct fs_op *op, int err,
                               const struct store_apply_result *r,
                               raft_index index);
 
+/*
+ * A deferred create (O_CREAT without O_EXCL on a name the kernel just found
+ * absent) makes nothing in the log at open: the handle gets a provisional
+ * inode number with this bit set, and its first publish is a CREATE that
+ * carries the content, so no reader anywhere sees the file before its
+ * content (`echo v > k`). Store inode numbers never reach this bit.
+ */
+#define FS_PENDING_BIT (UINT64_C(1) << 62)
+
 /* An open regular file (fi->fh). */
 struct fs_handle {
     struct fs_mount *m;
     struct fs_model_file f;
+    /* A deferred create: pino is its provisional number (0: the handle
+     * is not one), the kernel's node id for it as long as it holds it.
+     * `pending` until the CREATE is applied: f.ino is pino till then, the
+     * store's inode after; (parent, name, mode) is what it makes. */
+    uint64_t pino;
+    bool pending;
+    uint64_t parent;
+    uint32_t mode;
+    char name[STORE_NAME_MAX + 1];
     /* One proposal at a time. `batch`: the flush/fsync ops it answers;
      * `queue`: those that came after more writes and wait for the next. */
     bool inflight;
@@ -75,6 +93,9 @@ struct fs_op {
     struct stat attr;
     size_t size;
     struct fs_handle *h;
+    /* Queued behind a deferred create's publish: run once it succeeded
+     * (instead of being answered with its result). */
+    fs_op_run_fn after;
 
     struct fs_op *prev, *next; /* m->ops */
     struct fs_op *wnext;       /* a handle's batch/queue, m->barrier */
@@ -96,6 +117,7 @@ struct fs_mount {
     struct fs_op *ops;
     struct fs_handle *handles;
     struct fs_dirh *dirs;
+    uint64_t next_pending; /* provisional inode numbers (FS_PENDING_BIT) */
     /* Proposals made at release (nobody waits for them): reads on this
      * mount wait until they are applied, so that `: > k; cat k` sees the
      * truncation although close(2) does not wait for release. */
@@ -175,6 +197,14 @@ void fs__ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 void fs__ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 /* Frees a handle at unmount (no proposal). */
 void fs__handle_free(struct fs_handle *h);
+/* The open handle of deferred create `ino` (FS_PENDING_BIT set), whether
+ * published since or not, or NULL. */
+struct fs_handle *fs__pending_find(struct fs_mount *m, uint64_t ino);
+/* Queues `op` behind the publish of pending handle h (made now, as an
+ * fsync would): op->after runs when the file exists, or op is answered
+ * with the publish's errno. */
+void fs__pending_wait(struct fs_handle *h, struct fs_op *op,
+                      fs_op_run_fn after);
 
 void fs__ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                     int to_set, struct fuse_file_info *fi);

@@ -104,7 +104,17 @@ void fs__op_reply_attr(struct fs_op *op, const struct store_attr *a)
 int fs__getattr_hinted(struct fs_mount *m, uint64_t ino, struct store_attr *a)
 {
     const struct fs_model_hint *h;
-    int rv = store_fsm_getattr(&m->d->store.fsm, ino, a);
+    struct fs_handle *fh = fs__pending_find(m, ino);
+    int rv;
+
+    if (fh != NULL && fh->pending) {
+        fs_model_file_attr(&fh->f, a); /* a deferred create: its handle */
+        return 0;
+    }
+    if (fh != NULL) {
+        ino = fh->f.ino; /* made since: the store's inode */
+    }
+    rv = store_fsm_getattr(&m->d->store.fsm, ino, a);
     if (rv != -ENOENT) {
         return rv;
     }

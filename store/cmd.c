@@ -81,7 +81,8 @@ int store_cmd_encode(const struct store_cmd *c, struct raft_buf *out)
         break;
     case STORE_CMD_CREATE:
         if ((c->flags & ~(uint32_t)(STORE_CREATE_EXCL | STORE_CREATE_TRUNC |
-                                    STORE_CREATE_VALUE)) != 0) {
+                                    STORE_CREATE_VALUE |
+                                    STORE_CREATE_APPEND)) != 0) {
             return -EINVAL;
         }
         create.parent = c->parent;
@@ -91,6 +92,10 @@ int store_cmd_encode(const struct store_cmd *c, struct raft_buf *out)
         create.exclusive = create.has_exclusive;
         create.has_truncate = (c->flags & STORE_CREATE_TRUNC) != 0;
         create.truncate = create.has_truncate;
+        create.has_append = (c->flags & STORE_CREATE_APPEND) != 0;
+        create.append = create.has_append;
+        create.has_max_size = c->max_size != 0;
+        create.max_size = c->max_size;
         if (c->flags & STORE_CREATE_VALUE) {
             create.has_value = 1;
             create.value = bin(c->data);
@@ -240,6 +245,10 @@ int store_cmd_decode(const void *buf, size_t len, struct store_cmd *c)
             c->flags |= STORE_CREATE_VALUE;
             c->data = bytes(m->create->value);
         }
+        if (m->create->has_append && m->create->append) {
+            c->flags |= STORE_CREATE_APPEND;
+        }
+        c->max_size = m->create->has_max_size ? m->create->max_size : 0;
         break;
     case RAFTFS__COMMAND__OP_PUT:
         c->type = STORE_CMD_PUT;

@@ -47,6 +47,8 @@ enum store_cmd_type {
 #define STORE_CREATE_EXCL 0x1  /* O_CREAT|O_EXCL: EEXIST if the name exists */
 #define STORE_CREATE_TRUNC 0x2 /* O_TRUNC: an existing file becomes empty */
 #define STORE_CREATE_VALUE 0x4 /* `data` is the initial content */
+#define STORE_CREATE_APPEND 0x8 /* with VALUE: an existing file gets `data`
+                                 * appended (max_size applies) */
 
 /* setattr mask */
 #define STORE_SET_MODE 0x1
@@ -68,7 +70,8 @@ struct store_bytes {
 /*
  * One command. Which fields matter depends on `type`:
  *
- *   CREATE   parent, name, mode, flags (STORE_CREATE_*), data if VALUE
+ *   CREATE   parent, name, mode, flags (STORE_CREATE_*), data if VALUE,
+ *            max_size with APPEND (0: no limit)
  *   PUT      ino, data (the whole new value)
  *   APPEND   ino, data, max_size (0: no limit)
  *   SETATTR  ino, mask (STORE_SET_*), mode, size, mtime_ns, atime_ns,

@@ -79,6 +79,9 @@ static int value_too_big(uint64_t size, uint64_t max)
     return size > STORE_FSM_VALUE_HARD_MAX || (max != 0 && size > max);
 }
 
+static int resize_value(struct fsm_op *op, struct store_attr *a,
+                        uint64_t size, const void *tail, size_t tail_len);
+
 static int do_create(struct fsm_op *op)
 {
     const struct store_cmd *c = op->cmd;
@@ -119,7 +122,20 @@ static int do_create(struct fsm_op *op)
         if ((rv = entry_inode(op, ino, &a)) != 0) {
             return rv;
         }
-        if (c->flags & STORE_CREATE_TRUNC) {
+        if ((c->flags & STORE_CREATE_VALUE) &&
+            (c->flags & STORE_CREATE_APPEND)) {
+            /* `>>` to a name that did not exist when the appender opened
+             * it, made meanwhile by someone else: append to it. */
+            if (value_too_big(a.size + c->data.len, c->max_size)) {
+                return fail(op, -EFBIG);
+            }
+            if (c->data.len > 0 &&
+                ((rv = resize_value(op, &a, a.size + c->data.len,
+                                    c->data.base, c->data.len)) != 0 ||
+                 (rv = fsm__inode_put(op->f, op->txn, &a)) != 0)) {
+                return rv;
+            }
+        } else if (c->flags & STORE_CREATE_TRUNC) {
             const void *buf = (c->flags & STORE_CREATE_VALUE) ? c->data.base
                                                               : NULL;
             size_t len = (c->flags & STORE_CREATE_VALUE) ? c->data.len : 0;

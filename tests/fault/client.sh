@@ -90,28 +90,23 @@ ft_op_fuse() {
     if [ $rc = 0 ]; then res=ok; else res=$(ft_classify_write $rc "$errf"); fi
 }
 
-# docs/semantics.md: creating a new file through the mount is a proposal of
-# its own (an empty file), and the content follows at close, so a reader
-# may see the file empty while the write runs (unless --strict-create). A write or
-# append is recorded with a "maybe" create of "" in the same interval; an
-# O_EXCL create that won is an ok create of "" plus an ok write of the
-# value; one that failed, both maybe (unknown: both unknown).
-ft_record_create_empty() {
+# docs/semantics.md: a write or append through the mount that creates the
+# file makes it in one proposal with its content (a deferred create), so no
+# reader ever sees it empty first: those are recorded as they are. An
+# O_EXCL create (set -C) is decided by the log at open, before the content:
+# one that won is an ok create of "" plus an ok write of the value; one
+# that failed, both maybe (unknown: both unknown).
+ft_record_excl_create() {
     local m=maybe
     [ "$res" = unknown ] && m=unknown
-    if [ "$kind" = x ]; then
-        if [ "$res" = ok ] && [ "$out" = "~" ]; then
-            echo "$w $t0 $t1 x $k = ok ~"
-            echo "$w $t0 $t1 w $k $arg ok -"
-        elif [ "$res" = ok ]; then
-            echo "$w $t0 $t1 x $k $arg ok ="
-        else
-            echo "$w $t0 $t1 x $k = $m -"
-            echo "$w $t0 $t1 w $k $arg $m -"
-        fi
+    if [ "$res" = ok ] && [ "$out" = "~" ]; then
+        echo "$w $t0 $t1 x $k = ok ~"
+        echo "$w $t0 $t1 w $k $arg ok -"
+    elif [ "$res" = ok ]; then
+        echo "$w $t0 $t1 x $k $arg ok ="
     else
-        echo "$w $t0 $t1 $kind $k $arg $res $out"
         echo "$w $t0 $t1 x $k = $m -"
+        echo "$w $t0 $t1 w $k $arg $m -"
     fi
 }
 
@@ -136,8 +131,8 @@ ft_worker() {
             ft_op_ctl "$node" "$r" "$k" "w$w.$seq" "$errf"
         fi
         t1=${EPOCHREALTIME/./}
-        if [ "$via" = fuse ] && [ "${FT_CREATE_EMPTY:-0}" = 1 ] && [ "$kind" != r ] && [ "$kind" != d ]; then
-            ft_record_create_empty >> "$hist"
+        if [ "$via" = fuse ] && [ "$kind" = x ]; then
+            ft_record_excl_create >> "$hist"
         else
             echo "$w $t0 $t1 $kind $k $arg $res $out" >> "$hist"
         fi

@@ -41,7 +41,7 @@ ft_lost_writes() {
 ft_report() {
     local verdict rc t0
     t0=$(awk 'NR == 1 || $2 < m { m = $2 } END { print m }' "$FT_DIR/history")
-    echo "==== fault run: seed $FT_SEED, $FT_N nodes, ${FT_DURATION}s, workers/node $FT_WORKERS, keys $FT_KEYS, fuse $FT_FUSE$([ "$FT_FUSE$FT_CREATE_EMPTY" = 10 ] && echo ' (strict create)')"
+    echo "==== fault run: seed $FT_SEED, $FT_N nodes, ${FT_DURATION}s, workers/node $FT_WORKERS, keys $FT_KEYS, fuse $FT_FUSE"
     echo "---- ops by type and result (final reads are process 0)"
     awk '$1 != 0 { n[$4 " " $7]++; t++ } $1 == 0 { f++ }
          END { split("r read w write d delete x create a append", nm, " ")
@@ -87,7 +87,7 @@ ft_report() {
     echo "==== verdict: $verdict; $FT_FAILED failed checks"
     if [ "$FT_FAILED" -gt 0 ]; then
         echo "---- to reproduce (victims follow the leader, so timing may differ):"
-        echo "  tests/fault/run.sh --seed $FT_SEED --nodes $FT_N --duration $FT_DURATION --workers $FT_WORKERS --keys $FT_KEYS --hold $FT_HOLD_MIN-$FT_HOLD_MAX --nemeses \"$FT_NEMESES\"$([ "$FT_FUSE" = 1 ] && echo ' --fuse')$([ "$FT_FUSE$FT_CREATE_EMPTY" = 10 ] && echo ' --strict-create')"
+        echo "  tests/fault/run.sh --seed $FT_SEED --nodes $FT_N --duration $FT_DURATION --workers $FT_WORKERS --keys $FT_KEYS --hold $FT_HOLD_MIN-$FT_HOLD_MAX --nemeses \"$FT_NEMESES\"$([ "$FT_FUSE" = 1 ] && echo ' --fuse')"
         echo "  schedule (nemesis hold-seconds): $(tr '\n' ';' < "$FT_DIR/schedule" 2>/dev/null)"
         echo "  run dir kept: $FT_DIR"
     fi

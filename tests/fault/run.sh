@@ -14,7 +14,6 @@
 #   --hold MIN-MAX  seconds each fault is held (2-5; pauses and partitions
 #                   outlast the 500 ms election timeout)
 #   --fuse          half of the workers use the node's FUSE mount
-#   --strict-create with --fuse: a new file must never be seen empty
 #                   (DESIGN.md's table). By default the checker follows
 #                   docs/semantics.md: a new file exists, empty, from its
 #                   create until the creator's close.
@@ -31,7 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 
 FT_N=3 FT_DURATION=60 FT_SEED= FT_NEMESES= FT_WORKERS=2 FT_KEYS=6
-FT_HOLD_MIN=2 FT_HOLD_MAX=5 FT_FUSE=0 FT_CREATE_EMPTY=1
+FT_HOLD_MIN=2 FT_HOLD_MAX=5 FT_FUSE=0
 args=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -43,7 +42,6 @@ while [ $# -gt 0 ]; do
         --keys) FT_KEYS=$2; shift 2 ;;
         --hold) FT_HOLD_MIN=${2%-*}; FT_HOLD_MAX=${2#*-}; shift 2 ;;
         --fuse) FT_FUSE=1; shift ;;
-        --strict-create) FT_CREATE_EMPTY=0; shift ;;
         --stale-mounts) FT_STALE=1; shift ;;
         --expect-violation) FT_EXPECT_BAD=1; shift ;;
         --keep) export FT_KEEP=1; shift ;;

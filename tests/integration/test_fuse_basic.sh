@@ -74,6 +74,40 @@ check_eq "... on the other nodes too" 0 "$(stat -c %s "$M3/tr")"
 check "touch creates" $T touch "$M2/new"
 check_eq "a new empty file" "0" "$(stat -c %s "$M1/new")"
 
+# --- a new file (O_CREAT without O_EXCL) appears with its content, never
+# empty first: it exists nowhere until the handle publishes (flush, fsync,
+# close), and then with what was written.
+check_eq "deferred create: invisible until published, then whole" ok "$(py_errno "$M1" "
+    fd = os.open('dc', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    assert not os.path.exists('$M2/dc'), 'visible on node 2 before a write'
+    assert 'dc' not in os.listdir('.'), 'listed before a write'
+    assert os.fstat(fd).st_size == 0
+    os.write(fd, b'content')
+    assert os.fstat(fd).st_size == 7, 'fstat sees the buffer'
+    assert not os.path.exists('$M3/dc'), 'visible before a flush'
+    os.fsync(fd)
+    assert open('$M3/dc').read() == 'content', 'fsync published it'
+    os.write(fd, b'+more')
+    os.close(fd)
+    assert open('$M2/dc').read() == 'content+more'
+    assert os.stat('$M2/dc').st_mode & 0o777 == 0o640")"
+check_eq "fchmod and futimens on a new file before any write" ok "$(py_errno "$M2" "
+    fd = os.open('dc2', os.O_WRONLY | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o604)
+    os.utime(fd, (1000000000, 1000000000))
+    assert os.stat('$M1/dc2').st_mode & 0o777 == 0o604, 'mode'
+    assert int(os.stat('$M3/dc2').st_mtime) == 1000000000, 'mtime'
+    os.write(fd, b'x')
+    os.close(fd)
+    assert open('$M1/dc2').read() == 'x'")"
+check "echo >> creates a file" $T bash -c "echo l1 >> '$M3/dclog'; echo l2 >> '$M1/dclog'"
+check_eq "... with both lines" "l1 l2" "$($T cat "$M2/dclog" | xargs)"
+check_eq "an O_EXCL create exists at open (the log decides the winner)" ok "$(py_errno "$M1" "
+    fd = os.open('dcx', os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    assert os.path.exists('$M2/dcx')
+    os.close(fd)")"
+check_eq "an abandoned new file (nothing written, closed) exists empty" 0 "$($T bash -c "exec 3> '$M2/dce'; exec 3>&-"; stat -c %s "$M3/dce")"
+
 # --- symlinks, hard links, devices
 check "ln -s" $T ln -s k "$M1/sl"
 check_eq "readlink on node 2" k "$(readlink "$M2/sl")"

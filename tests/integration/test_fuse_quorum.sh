@@ -49,7 +49,10 @@ $T bash -c "echo before > '$M1/k'"
 $T mkdir "$M1/dir"
 check_eq "written before the outage" before "$($T cat "$M3/k")"
 # A handle opened while the cluster is up, written and closed after it is
-# gone (one process: any other holder of the fd would flush it first).
+# gone (one process: any other holder of the fd would flush it first). The
+# file exists (empty) before: a new one would be a deferred create.
+$T bash -c ": > '$M1/held'"
+check_eq "the held file exists" 0 "$($T stat -c %s "$M2/held")"
 timeout 60 "$PY" -c "
 import errno, os, time
 fd = os.open('$M1/held', os.O_WRONLY | os.O_CREAT, 0o644)

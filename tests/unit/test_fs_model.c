@@ -423,6 +423,57 @@ START_TEST(test_file_lone_trunc)
 }
 END_TEST
 
+/* A deferred create: bash's early flush publishes nothing, the close one
+ * put of the content; with nothing written, release (or fsync) makes the
+ * empty file; a failed publish is never retried behind the program. */
+START_TEST(test_file_create_pending)
+{
+    struct store_attr a = file_attr(1, 0);
+    const void *buf;
+    size_t len;
+    int err;
+
+    ck_assert_int_eq(fs_model_file_init(&f, &a, O_WRONLY | O_CREAT | O_TRUNC,
+                                        false, NULL, 0, 1024),
+                     0);
+    fs_model_file_set_create_pending(&f);
+    ck_assert_int_eq(fs_model_file_publish(&f, false, &err), FS_PUBLISH_NONE);
+    ck_assert_int_eq(fs_model_file_write(&f, 0, "v\n", 2), 2);
+    ck_assert_int_eq(fs_model_file_publish(&f, false, &err), FS_PUBLISH_PUT);
+    fs_model_file_payload(&f, FS_PUBLISH_PUT, &buf, &len);
+    ck_assert_uint_eq(len, 2);
+    ck_assert_int_eq(fs_model_file_published(&f, FS_PUBLISH_PUT, len, f.gen, 0),
+                     0);
+    ck_assert(!f.create_pending);
+    ck_assert_int_eq(fs_model_file_publish(&f, true, &err), FS_PUBLISH_NONE);
+    fs_model_file_close(&f);
+
+    /* touch / `: > new`: the release makes it empty. */
+    ck_assert_int_eq(fs_model_file_init(&f, &a, O_WRONLY | O_CREAT, false,
+                                        NULL, 0, 1024),
+                     0);
+    fs_model_file_set_create_pending(&f);
+    ck_assert_int_eq(fs_model_file_publish(&f, false, &err), FS_PUBLISH_NONE);
+    ck_assert_int_eq(fs_model_file_publish(&f, true, &err), FS_PUBLISH_PUT);
+    fs_model_file_payload(&f, FS_PUBLISH_PUT, &buf, &len);
+    ck_assert_uint_eq(len, 0);
+    /* It failed (EIO): reported once, never proposed again. */
+    ck_assert_int_eq(fs_model_file_published(&f, FS_PUBLISH_PUT, 0, f.gen,
+                                             EIO),
+                     EIO);
+    ck_assert_int_eq(fs_model_file_publish(&f, true, &err), FS_PUBLISH_NONE);
+    fs_model_file_close(&f);
+
+    /* `>>` to a new name: an append of nothing makes it at release. */
+    ck_assert_int_eq(fs_model_file_init(&f, &a, O_WRONLY | O_CREAT | O_APPEND,
+                                        false, NULL, 0, 1024),
+                     0);
+    fs_model_file_set_create_pending(&f);
+    ck_assert_int_eq(fs_model_file_publish(&f, true, &err),
+                     FS_PUBLISH_APPEND);
+}
+END_TEST
+
 START_TEST(test_file_trunc_of_new_or_empty_file)
 {
     struct store_attr a = file_attr(5, 0);
@@ -760,6 +811,7 @@ static Suite *fs_model_suite(void)
     tcase_add_test(tc, test_file_read_snapshot);
     tcase_add_test(tc, test_file_echo_redirect);
     tcase_add_test(tc, test_file_lone_trunc);
+    tcase_add_test(tc, test_file_create_pending);
     tcase_add_test(tc, test_file_trunc_of_new_or_empty_file);
     tcase_add_test(tc, test_file_partial_overwrite);
     tcase_add_test(tc, test_file_efbig_poisons);

@@ -90,6 +90,11 @@ START_TEST(test_roundtrip_each_type)
     /* An empty initial value is still a value. */
     c.data = str("");
     roundtrip(&c);
+    c.flags = STORE_CREATE_VALUE | STORE_CREATE_APPEND;
+    c.data = str("line\n");
+    c.max_size = 1000;
+    roundtrip(&c);
+    c.max_size = 0;
 
     c = base(STORE_CMD_PUT);
     c.ino = 42;

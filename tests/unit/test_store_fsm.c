@@ -122,6 +122,45 @@ START_TEST(test_create)
 }
 END_TEST
 
+/* A deferred `>>` create: APPEND makes the file with the value, or appends
+ * it to one made meanwhile, within the command's limit. */
+START_TEST(test_create_append)
+{
+    struct store_cmd c;
+    struct store_apply_result res;
+    struct h h;
+    char *v;
+
+    h_init(&h);
+    store_cmd_init(&c);
+    c.type = STORE_CMD_CREATE;
+    c.parent = STORE_ROOT_INO;
+    c.name = h_str("log");
+    c.mode = 0644;
+    c.flags = STORE_CREATE_VALUE | STORE_CREATE_APPEND;
+    c.data = h_str("one\n");
+    c.max_size = 8;
+    ck_assert_int_eq(h_run(&h, &c, &res), 0);
+    ck_assert_uint_eq(res.attr.size, 4);
+    c.data = h_str("two\n");
+    ck_assert_int_eq(h_run(&h, &c, &res), 0);
+    ck_assert_uint_eq(res.attr.size, 8);
+    v = h_value(&h, "log");
+    ck_assert_str_eq(v, "one\ntwo\n");
+    free(v);
+    /* Over the limit: EFBIG and nothing changed. */
+    c.data = h_str("x");
+    ck_assert_int_eq(h_run(&h, &c, &res), -EFBIG);
+    v = h_value(&h, "log");
+    ck_assert_str_eq(v, "one\ntwo\n");
+    free(v);
+    /* EXCL still wins over APPEND. */
+    c.flags |= STORE_CREATE_EXCL;
+    ck_assert_int_eq(h_run(&h, &c, &res), -EEXIST);
+    h_close(&h);
+}
+END_TEST
+
 START_TEST(test_create_excl_twice)
 {
     struct h h;
@@ -499,6 +538,7 @@ static Suite *fsm_suite(void)
 
     tc = tcase_create("files");
     tcase_add_test(tc, test_create);
+    tcase_add_test(tc, test_create_append);
     tcase_add_test(tc, test_create_excl_twice);
     tcase_add_test(tc, test_create_errors);
     tcase_add_test(tc, test_put);
