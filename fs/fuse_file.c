@@ -160,11 +160,33 @@ void fs__ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 /* ---- create ---- */
 
+/* Answers a create with the entry of handle h's file and frees op (and h,
+ * if the creator is gone). */
+static void create_reply(struct fs_op *op, struct fs_handle *h)
+{
+    struct fuse_entry_param e;
+
+    if (op->req == NULL) {
+        fs__handle_free(h);
+        fs__op_free(op);
+        return;
+    }
+    memset(&e, 0, sizeof e);
+    e.ino = fs_model_to_fuse(op->m->root, h->f.ino);
+    e.generation = 1;
+    fs__stat(op->m, &h->f.attr, &e.attr);
+    set_open_flags(&op->fi, h);
+    if (fuse_reply_create(op->req, &e, &op->fi) != 0) {
+        fs__handle_free(h); /* the creator is gone: no release will come */
+    }
+    op->req = NULL;
+    fs__op_free(op);
+}
+
 static void create_done(struct fs_op *op, int err,
                         const struct store_apply_result *r, raft_index index)
 {
     struct fs_mount *m = op->m;
-    struct fuse_entry_param e;
     struct fs_handle *h;
     bool existed;
     int rv;
@@ -183,21 +205,7 @@ static void create_done(struct fs_op *op, int err,
     }
     fs_model_hints_put(&m->hints, r->attr.ino, r->attr.type, op->parent,
                        op->name, strlen(op->name));
-    if (op->req == NULL) {
-        fs__handle_free(h);
-        fs__op_free(op);
-        return;
-    }
-    memset(&e, 0, sizeof e);
-    e.ino = fs_model_to_fuse(m->root, r->attr.ino);
-    e.generation = 1;
-    fs__stat(m, &h->f.attr, &e.attr);
-    set_open_flags(&op->fi, h);
-    if (fuse_reply_create(op->req, &e, &op->fi) != 0) {
-        fs__handle_free(h);
-    }
-    op->req = NULL;
-    fs__op_free(op);
+    create_reply(op, h);
 }
 
 /* A deferred create: a handle on a file that exists nowhere yet, under a
@@ -205,7 +213,6 @@ static void create_done(struct fs_op *op, int err,
 static void run_create_pending(struct fs_op *op)
 {
     struct fs_mount *m = op->m;
-    struct fuse_entry_param e;
     struct store_attr a;
     struct fs_handle *h;
     uint64_t now = fs__now_ns();
@@ -246,21 +253,7 @@ static void run_create_pending(struct fs_op *op)
      * resolve by name (fs__getattr_hinted). */
     fs_model_hints_put(&m->hints, a.ino, STORE_TYPE_FILE, op->parent,
                        op->name, strlen(op->name));
-    if (op->req == NULL) {
-        fs__handle_free(h);
-        fs__op_free(op);
-        return;
-    }
-    memset(&e, 0, sizeof e);
-    e.ino = fs_model_to_fuse(m->root, a.ino);
-    e.generation = 1;
-    fs__stat(m, &a, &e.attr);
-    set_open_flags(&op->fi, h);
-    if (fuse_reply_create(op->req, &e, &op->fi) != 0) {
-        fs__handle_free(h);
-    }
-    op->req = NULL;
-    fs__op_free(op);
+    create_reply(op, h);
 }
 
 struct fs_handle *fs__pending_find(struct fs_mount *m, uint64_t ino)
