@@ -45,7 +45,7 @@ struct raft__progress {
      * max_inflight slots pointing into raft.infl_slab. */
     raft_index *infl;
     unsigned infl_head, infl_n;
-    uint64_t read_seq; /* highest read-index round this peer acked */
+    uint64_t read_seq; /* highest heartbeat broadcast this peer acked */
     raft_index hb_match; /* match at the previous heartbeat response */
     raft_index sent_commit; /* highest commit index sent to this peer */
     /* SNAPSHOT: the snapshot being sent, the offset the follower wants
@@ -142,9 +142,23 @@ struct raft {
      * the time asked. */
     struct raft__read *freads;
     size_t n_freads, cap_freads;
-    uint64_t read_seq;   /* last read-index round started */
-    uint64_t read_acked; /* last round confirmed by a quorum */
+    /* Heartbeat broadcasts of this term are numbered 1, 2, ... (the seq
+     * they carry, echoed by the followers): each one is a read-index round
+     * and may renew the lease. */
+    uint64_t read_seq;   /* last heartbeat broadcast */
+    uint64_t read_acked; /* last broadcast acked by a quorum (with us) */
+    uint64_t read_round; /* last broadcast started for waiting reads */
     bool read_round_wanted; /* reads wait for a round not yet started */
+    /* Lease (thesis §6.4.1): send times of the last RAFT__HB_RING
+     * broadcasts, by seq % RAFT__HB_RING. The lease starts at the send time
+     * of read_acked, if read_acked >= lease_from (acks of broadcasts sent
+     * before the lease was last voided do not count) and still in the
+     * ring. Invariant: lease_from >= 1 while leader. */
+#define RAFT__HB_RING 64
+    raft_time hb_sent[RAFT__HB_RING];
+    uint64_t lease_from;
+    bool lease_barred; /* TimeoutNow sent: no lease for the rest of the term */
+    struct raft_read_stats read_stats;
     raft_id transfer_target;
     raft_time transfer_deadline;
     /* New entries or a new commit index wait for raft_ready() to go out:
@@ -302,6 +316,11 @@ void raft__reads_flush(struct raft *r);
 void raft__reads_fail(struct raft *r, int status);
 /* Follower: the leader changed, or (tick) reads waited too long. */
 void raft__freads_fail(struct raft *r, bool only_expired);
+/* Leader: a quorum may have acked a newer heartbeat broadcast. */
+void raft__reads_acked(struct raft *r);
+/* Leader: forget the acks collected so far; only broadcasts sent from now
+ * on count toward the lease. bar: and none for the rest of the term. */
+void raft__lease_void(struct raft *r, bool bar, const char *why);
 
 /* transfer.c */
 void raft__transfer_check(struct raft *r, struct raft__progress *p);

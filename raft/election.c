@@ -36,11 +36,17 @@ bool raft__in_lease(const struct raft *r)
      * minimum election timeout does not let anyone disrupt it — the leader
      * included (it is the current leader): a removed server that keeps
      * campaigning must not depose it. A leader cut off from its majority
-     * steps down by check-quorum, or on hearing a newer leader's term. */
+     * steps down by check-quorum, or on hearing a newer leader's term.
+     * A follower keeps honoring the leader it last heard even after a
+     * higher term reached it by another message (a late vote response, a
+     * stale reply) that made it forget who leads: the leader's read lease
+     * (§6.4.1, read_index.c) counts on it until the timeout has passed.
+     * last_heard starts at raft_new's `now`: a server that restarts does
+     * not know when it last heard from a leader, so it waits a timeout. */
     if (r->role == RAFT_LEADER) {
         return true;
     }
-    return r->role == RAFT_FOLLOWER && r->leader != 0 &&
+    return r->role == RAFT_FOLLOWER &&
            r->now - r->last_heard < r->o.election_timeout;
 }
 
@@ -132,7 +138,11 @@ static void become_leader(struct raft *r)
     r->leader = r->o.id;
     r->n_votes = 0;
     r->transfer_target = 0;
-    r->read_seq = r->read_acked = 0;
+    r->read_seq = r->read_acked = r->read_round = 0;
+    /* A new term starts without a lease; acks of any broadcast of this
+     * term count. */
+    r->lease_from = 1;
+    r->lease_barred = false;
     raft__progress_reset_all(r);
     for (i = 0; i < RAFT_MAX_SERVERS; i++) {
         r->prs[i].recent_active = false;
@@ -233,7 +243,12 @@ void raft__recv_vote(struct raft *r, const struct raft_message *m)
     if (!pre && m->term > r->term) {
         raft__become_follower(r, m->term, 0);
     }
-    can = r->vote == m->from || (r->vote == 0 && r->leader == 0) ||
+    /* Not even in our current term may a vote go to anyone but a transfer
+     * target while the lease holds (§4.2.3 "does not grant its vote"): we
+     * may have reached this term without voting, by a stale message. */
+    can = r->vote == m->from ||
+          (r->vote == 0 && r->leader == 0 &&
+           (m->vote.transfer || !raft__in_lease(r))) ||
           (pre && m->term > r->term);
     /* Paper §5.4.1: grant only to a candidate at least as up to date. */
     up_to_date = m->vote.last_term > last_term ||
@@ -261,7 +276,9 @@ void raft__recv_vote(struct raft *r, const struct raft_message *m)
     }
     raft__trace(r, "reject %svote from %llu (%s)", pre ? "pre-" : "",
                 (unsigned long long)m->from,
-                up_to_date ? "already voted" : "log not up to date");
+                !up_to_date ? "log not up to date"
+                : (r->vote != 0 || r->leader != 0) ? "already voted"
+                                                   : "leader lease");
     resp = raft__send(r, RAFT_MSG_VOTE_RESP, m->from, false);
     if (resp != NULL) {
         resp->vote_resp.granted = false;

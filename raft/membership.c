@@ -112,6 +112,9 @@ int raft_change(struct raft *r, raft_time now, enum raft_change_op op,
 void raft__conf_changed(struct raft *r)
 {
     if (r->role == RAFT_LEADER) {
+        /* §6.4.1: acks counted under the old quorum prove nothing about
+         * the new one (read_index.c). */
+        raft__lease_void(r, false, "configuration changed");
         raft__progress_sync(r);
         /* The quorum changed: the commit index may move (e.g. a voter was
          * removed). */
@@ -145,6 +148,7 @@ void raft__conf_commit_check(struct raft *r)
         }
         if (best != NULL && best->match == raft__log_last(&r->log)) {
             raft__send(r, RAFT_MSG_TIMEOUT_NOW, best->id, false);
+            raft__lease_void(r, true, "timeout now sent");
         }
     }
     raft__become_follower(r, r->term, 0);

@@ -16,6 +16,8 @@ void raft_options_default(struct raft_options *o)
     o->learner_catchup = 64;
     o->pre_vote = true;
     o->check_quorum = true;
+    o->lease_reads = true;
+    o->clock_drift_permille = 100;
 }
 
 static int load(struct raft *r, const struct raft_load *l)
@@ -88,7 +90,8 @@ int raft_new(const struct raft_options *o, const struct raft_load *l,
         o->election_timeout == 0 || o->heartbeat_interval == 0 ||
         o->heartbeat_interval >= o->election_timeout ||
         o->max_inflight == 0 || o->max_inflight > 65536 ||
-        o->max_append_bytes == 0 || o->snapshot_chunk_bytes == 0) {
+        o->max_append_bytes == 0 || o->snapshot_chunk_bytes == 0 ||
+        o->clock_drift_permille > 1000) {
         return RAFT_ERR_INVALID;
     }
     r = calloc(1, sizeof *r);
@@ -114,6 +117,9 @@ int raft_new(const struct raft_options *o, const struct raft_load *l,
         return rv;
     }
     r->role = RAFT_FOLLOWER;
+    /* Whoever led may have heard from us just before we stopped: honor it
+     * for a timeout, as if we had just heard from it (§4.2.3, §6.4.1). */
+    r->last_heard = now;
     raft__reset_election_timer(r);
     *out = r;
     return 0;

@@ -21,7 +21,11 @@
  *
  * Time is a monotonic count of milliseconds chosen by the caller (a virtual
  * clock in the simulator, uv_now() in the daemon). The core never asks for
- * it: every input that may depend on time takes `now`.
+ * it: every input that may depend on time takes `now`. Lease reads
+ * (raft_options.lease_reads) also need it fresh: a `now` older than the
+ * real time by more than the clock_drift_permille margin (a loop time
+ * cached across a long stall) can make a leader serve a stale read, or a
+ * follower stop honoring its leader too early.
  *
  * THE DRIVER CONTRACT (what the code running the core must do with each
  * update, in this order; updates are processed in the order they were
@@ -268,6 +272,19 @@ struct raft_options {
     raft_index learner_catchup;   /* promote only if match >= commit - this */
     bool pre_vote;
     bool check_quorum;
+    /* Lease-based reads (thesis §6.4.1): a leader that a quorum heard from
+     * recently answers read-index requests at once, without a heartbeat
+     * round. Safe only while clocks run at nearly the same rate, see
+     * clock_drift_permille; every voter must run a core that keeps vote
+     * leases (any version with this field does, whatever its value). */
+    bool lease_reads;
+    /* The bound, in thousandths, on how much faster any server's clock may
+     * run than the leader's over an election timeout (rate drift plus the
+     * staleness of the `now` the driver passes, see the driver contract).
+     * The lease lasts election_timeout * (1000 - clock_drift_permille) /
+     * 1000 from the send time of the heartbeat a quorum acknowledged.
+     * Default 100 (a lease of 0.9 election timeouts). 1000: no lease. */
+    unsigned clock_drift_permille;
     /* Optional: called with a readable line for every decision. */
     void (*trace)(void *data, raft_id id, const char *line);
     void *trace_data;
@@ -276,7 +293,8 @@ struct raft_options {
 /* Fills o with defaults: election 1000ms, heartbeat 100ms, 1 MiB per
  * AppendEntries, 64 appends in flight, 1 MiB snapshot chunks, 1024 entries
  * kept behind a snapshot, learner_catchup 64, pre-vote and check-quorum on,
- * seed 0, no trace; id = 0 (the caller must set it). */
+ * lease reads on with clock_drift_permille 100, seed 0, no trace; id = 0
+ * (the caller must set it). */
 void raft_options_default(struct raft_options *o);
 
 /*
@@ -348,7 +366,11 @@ int raft_propose(struct raft *r, raft_time now, const struct raft_buf *cmd,
  * index, or RAFT_ERR_NOT_LEADER / RAFT_ERR_LEADERSHIP_LOST. Followers ask the
  * leader; their read fails with RAFT_ERR_NOT_LEADER if the leader changes or
  * does not answer within two election timeouts. A leader batches: all reads
- * asked before an update is collected share one heartbeat round. */
+ * asked before an update is collected share one heartbeat round. With
+ * lease_reads, a leader whose lease holds at `now` answers in the next
+ * update without a round (so does it for reads its followers forward):
+ * `now` must then be fresh, read from the clock just before the call, not
+ * a time cached since before the process could have been stopped. */
 int raft_read_index(struct raft *r, raft_time now, uint64_t ctx);
 
 /* Leadership transfer (thesis §3.10) to `target` (0: the most up-to-date
@@ -473,6 +495,18 @@ struct raft_progress_info {
 /* Leader only: fills up to `cap` entries, returns how many peers there are. */
 size_t raft_progress(const struct raft *r, struct raft_progress_info *out,
                      size_t cap);
+
+/* Counters of how reads were answered, since raft_new (for measurement). */
+struct raft_read_stats {
+    uint64_t lease_reads; /* answered under the leader's lease, no round */
+    uint64_t round_reads; /* answered after a heartbeat round */
+    uint64_t rounds;      /* heartbeat rounds started for waiting reads */
+};
+void raft_read_stats(const struct raft *r, struct raft_read_stats *out);
+/* Leader only: true if the lease holds at `now` (lease_reads on, a quorum
+ * acknowledged a recent enough heartbeat, an entry of this term committed,
+ * no leadership transfer). For tests and diagnostics. */
+bool raft_lease_valid(const struct raft *r, raft_time now);
 
 /* Entries the core holds in memory, for inspection by tests and the
  * simulator: returns the entry at index or NULL (compacted or beyond). The

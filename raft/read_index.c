@@ -58,7 +58,8 @@ void raft__freads_fail(struct raft *r, bool only_expired)
     r->n_freads = k;
 }
 
-/* The highest round acknowledged by a majority of voters. */
+/* The highest heartbeat broadcast acknowledged by a majority of voters
+ * (counting our own vote: we "ack" our latest broadcast). */
 static uint64_t quorum_seq(struct raft *r)
 {
     const struct raft_config *c = &raft__confs_last(&r->confs)->c;
@@ -78,6 +79,101 @@ static uint64_t quorum_seq(struct raft *r)
         }
     }
     return raft__quorum_value(vals, n);
+}
+
+/*
+ * Thesis §6.4.1: a leader may answer reads from a lease instead of a
+ * heartbeat round.
+ *
+ * The lease. Broadcast k of this term was sent at hb_sent[k] (the core's
+ * `now` when it queued the heartbeats: no later than the real send). When
+ * a majority of the voters of the configuration in effect (the leader
+ * included) has acknowledged broadcast k or a later one, the leader holds
+ * a lease until hb_sent[k] + election_timeout * (1000 - drift) / 1000.
+ * Taking the send time of the broadcast, never the time the acks arrived,
+ * is what makes it safe: the follower heard from us no earlier than that.
+ *
+ * Why no other leader can exist, or have committed anything, before the
+ * lease ends. A voter that accepted our heartbeat of term T at time
+ * f >= hb_sent[k] (on its clock) does not grant a vote, nor even update
+ * its term, for any candidate but a leadership-transfer target until
+ * election_timeout has passed since f on its clock, and does not time out
+ * itself before then (election.c, thesis §4.2.3 vote leases; a server that
+ * (re)starts treats its start as hearing from a leader, so a crash does
+ * not reset this). It cannot have voted in a later term before f either,
+ * or its term would have been above T and it would have refused the
+ * heartbeat. A new leader needs votes from a majority of its own
+ * configuration, which intersects ours (see below), so it is elected no
+ * earlier than election_timeout after f on that voter's clock. If no
+ * clock runs faster than ours by more than `drift` per mille over that
+ * interval, election_timeout of the voter's clock is at least
+ * election_timeout * (1 - drift) of ours: the election, and any commit
+ * of the new leader, comes after the lease ends. Until then our commit
+ * index (once an entry of our term is committed, §6.4 step 1) is at
+ * least that of every write that completed before the read arrived. The
+ * default drift, 100 per mille, leaves a tenth of the timeout for clock
+ * rate drift (crystal clocks drift by ~10^-4) and for a `now` that lags
+ * real time (a driver's loop time cached for one iteration).
+ *
+ * The lease is void (only broadcasts sent afterwards count) when:
+ *  - we send TimeoutNow: its target campaigns ignoring vote leases
+ *    (§3.10); and since the message may arrive at any time later, there
+ *    is no lease for the rest of the term;
+ *  - a configuration entry is appended (single-server changes, §4.1:
+ *    the quorum changes; acks are then counted under the new
+ *    configuration only. A new leader's configuration is ours or the one
+ *    before it, since its log holds our committed entry of term T, and the
+ *    majorities of two configurations one change apart intersect);
+ *  - we stop leading (step-down, a higher term): reads are no longer
+ *    answered at all, and a new term starts from no lease.
+ * The core has no input for clock jumps: drivers give it a monotonic
+ * clock.
+ */
+static bool lease_holds(const struct raft *r, raft_time now)
+{
+    raft_time len;
+    if (r->role != RAFT_LEADER || !r->o.lease_reads || r->lease_barred ||
+        r->read_acked < r->lease_from ||
+        r->read_seq - r->read_acked >= RAFT__HB_RING ||
+        raft__log_term(&r->log, r->commit) != r->term) {
+        return false;
+    }
+    len = (raft_time)r->o.election_timeout *
+          (1000 - r->o.clock_drift_permille) / 1000;
+    return now < r->hb_sent[r->read_acked % RAFT__HB_RING] + len;
+}
+
+bool raft_lease_valid(const struct raft *r, raft_time now)
+{
+    return lease_holds(r, RAFT__MAX(now, r->now));
+}
+
+void raft__lease_void(struct raft *r, bool bar, const char *why)
+{
+    if (r->role != RAFT_LEADER) {
+        return;
+    }
+    if (r->o.lease_reads) {
+        raft__trace(r, "%s -> lease void%s", why,
+                    bar ? " for the rest of the term" : "");
+    }
+    r->lease_from = r->read_seq + 1;
+    if (bar) {
+        r->lease_barred = true;
+    }
+}
+
+void raft__reads_acked(struct raft *r)
+{
+    uint64_t q;
+    if (r->role != RAFT_LEADER) {
+        return;
+    }
+    q = quorum_seq(r);
+    if (q > r->read_acked) {
+        r->read_acked = q;
+    }
+    raft__reads_progress(r);
 }
 
 void raft__reads_progress(struct raft *r)
@@ -102,11 +198,23 @@ void raft__reads_progress(struct raft *r)
     if (q > r->read_acked) {
         r->read_acked = q;
     }
-    /* Step 3: a round that started after a read and was acked by a majority
-     * proves we were still leader when the read arrived. */
+    if (lease_holds(r, r->now)) {
+        /* §6.4.1: no other leader can have committed anything yet; every
+         * index here was taken after its read arrived. */
+        for (i = 0; i < r->n_reads; i++) {
+            release(r, &r->reads[i], 0);
+        }
+        r->read_stats.lease_reads += r->n_reads;
+        r->n_reads = 0;
+        r->read_round_wanted = false;
+        return;
+    }
+    /* Step 3: a broadcast that started after a read and was acked by a
+     * majority proves we were still leader when the read arrived. */
     for (i = 0, k = 0; i < r->n_reads; i++) {
         if (r->reads[i].seq <= r->read_acked) {
             release(r, &r->reads[i], 0);
+            r->read_stats.round_reads++;
         } else {
             r->reads[k++] = r->reads[i];
         }
@@ -120,10 +228,11 @@ void raft__reads_progress(struct raft *r)
 void raft__reads_flush(struct raft *r)
 {
     if (r->role == RAFT_LEADER && r->read_round_wanted &&
-        r->read_seq == r->read_acked && r->n_reads > 0 &&
+        r->read_round <= r->read_acked && r->n_reads > 0 &&
         raft__log_term(&r->log, r->commit) == r->term) {
-        r->read_seq++;
         raft__bcast_heartbeat(r);
+        r->read_round = r->read_seq;
+        r->read_stats.rounds++;
         raft__reads_progress(r); /* a single voter confirms at once */
     }
     r->read_round_wanted = false;
@@ -136,6 +245,11 @@ void raft__reads_fail(struct raft *r, int status)
         release(r, &r->reads[i], status);
     }
     r->n_reads = 0;
+}
+
+void raft_read_stats(const struct raft *r, struct raft_read_stats *out)
+{
+    *out = r->read_stats;
 }
 
 int raft_read_index(struct raft *r, raft_time now, uint64_t ctx)

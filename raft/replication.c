@@ -172,6 +172,10 @@ void raft__bcast_heartbeat(struct raft *r)
     if (r->role != RAFT_LEADER) {
         return;
     }
+    /* Every broadcast is numbered: its acks confirm the reads that arrived
+     * before it (§6.4) and renew the lease from its send time (§6.4.1). */
+    r->read_seq++;
+    r->hb_sent[r->read_seq % RAFT__HB_RING] = r->now;
     for (i = 0; i < RAFT_MAX_SERVERS; i++) {
         struct raft__progress *p = &r->prs[i];
         struct raft_message *m;
@@ -449,7 +453,7 @@ void raft__recv_heartbeat_resp(struct raft *r, const struct raft_message *m)
     if (m->heartbeat_resp.seq > p->read_seq &&
         m->heartbeat_resp.seq <= r->read_seq) {
         p->read_seq = m->heartbeat_resp.seq;
-        raft__reads_progress(r);
+        raft__reads_acked(r);
         if (r->role != RAFT_LEADER) {
             return;
         }

@@ -66,6 +66,9 @@ void raft__transfer_check(struct raft *r, struct raft__progress *p)
                 (unsigned long long)p->id);
     m = raft__send(r, RAFT_MSG_TIMEOUT_NOW, p->id, false);
     (void)m;
+    /* The target will campaign ignoring vote leases (§3.10), whenever the
+     * message arrives: no read lease for the rest of this term. */
+    raft__lease_void(r, true, "timeout now sent");
 }
 
 void raft__transfer_abort(struct raft *r, const char *why)
