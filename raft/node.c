@@ -27,8 +27,15 @@ void node__log(struct raft_node *n, int level, const char *fmt, ...)
     n->o.log(n->o.log_data, level, line);
 }
 
+/* The time every input to the core carries. Read fresh, not the loop time
+ * cached when this iteration started: lease reads need it (raft.h, "Time
+ * is ..."): a node stopped (SIGSTOP, a stalled disk) between the start of
+ * an iteration and a read must not judge its lease by the time before the
+ * stall, nor a follower date a heartbeat from it. uv_update_time is a
+ * clock_gettime on the monotonic clock. */
 static raft_time now_ms(struct raft_node *n)
 {
+    uv_update_time(n->loop);
     return uv_now(n->loop);
 }
 

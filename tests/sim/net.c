@@ -72,10 +72,12 @@ void sim_net_deliver(struct sim *s, struct sim_event *ev)
         sim_tracef(s, "net: partitioned, drops %s", d);
     } else {
         sim_tracef(s, "n%llu <- %s", U(n->id), d);
-        int rv = raft_step(n->r, s->now, m);
+        uint64_t leased = sim_lease_count(n);
+        int rv = raft_step(n->r, sim_clock(s, n), m);
         if (rv != 0) {
             sim_tracef(s, "n%llu: step: %s", U(n->id), raft_strerror(rv));
         }
+        sim_observe_lease(s, n, leased);
         sim_node_process(s, n);
     }
     sim_msg_free(m);
@@ -254,7 +256,7 @@ void sim_net_garbage(struct sim *s)
         sim_msg_describe(&m, d, sizeof(d));
         sim_tracef(s, "n%llu <- garbage (%s) %s", U(n->id), what, d);
     }
-    int rv = raft_step(n->r, s->now, &m);
+    int rv = raft_step(n->r, sim_clock(s, n), &m);
     if (rv != 0) {
         sim_tracef(s, "n%llu: step: %s", U(n->id), raft_strerror(rv));
     }

@@ -48,6 +48,11 @@ static void trace_cb(void *data, raft_id id, const char *line)
 void sim_node_close(struct sim_node *n)
 {
     if (n->r != NULL) {
+        struct raft_read_stats st;
+        raft_read_stats(n->r, &st);
+        n->reads_acc.lease_reads += st.lease_reads;
+        n->reads_acc.round_reads += st.round_reads;
+        n->reads_acc.rounds += st.rounds;
         raft_free(n->r);
         n->r = NULL;
     }
@@ -109,6 +114,8 @@ void sim_node_start(struct sim *s, struct sim_node *n)
     o.snapshot_trailing = s->p.trailing;
     o.pre_vote = s->p.pre_vote;
     o.check_quorum = s->p.check_quorum;
+    o.lease_reads = s->p.lease_reads;
+    o.clock_drift_permille = s->p.lease_drift;
     if (s->trace != NULL) {
         o.trace = trace_cb;
         o.trace_data = s;
@@ -136,7 +143,7 @@ void sim_node_start(struct sim *s, struct sim_node *n)
     sim_tracef(s, "n%llu START term=%llu vote=%llu snap=%llu/%llu log=%zu "
                "applied=%llu", U(n->id), U(l.term), U(l.vote),
                U(l.snap_index), U(l.snap_term), l.n_entries, U(l.applied));
-    int rv = raft_new(&o, &l, s->now, &n->r);
+    int rv = raft_new(&o, &l, sim_clock(s, n), &n->r);
     if (rv != 0) {
         n->r = NULL;
         sim_fail(s, "n%llu: raft_new from its own store failed: %s",
@@ -198,7 +205,7 @@ static void ack(struct sim *s, struct sim_node *n, struct sim_job *j)
         term = j->install.term;
     }
     if (idx > 0 && n->r != NULL) {
-        raft_persisted(n->r, s->now, idx, term);
+        raft_persisted(n->r, sim_clock(s, n), idx, term);
     }
 }
 
@@ -231,6 +238,10 @@ static void complete_job(struct sim *s, struct sim_node *n, struct sim_job *j)
         }
         st->term = j->hs_term;
         st->vote = j->hs_vote;
+        if (j->hs_vote != 0 && sim_slot_of(s, j->hs_vote) >= 0 &&
+            j->hs_term > n->vote_term_max) {
+            n->vote_term_max = j->hs_term;
+        }
     }
     if (sim_store_append(st, j->entries, j->n_entries, why, sizeof(why)) !=
         0) {
@@ -525,10 +536,7 @@ void sim_node_process(struct sim *s, struct sim_node *n)
         struct raft_update u;
         memset(&u, 0, sizeof(u));
         bool any = raft_ready(n->r, &u);
-        raft_time t = u.next_timeout;
-        if (t < s->now) {
-            t = s->now;
-        }
+        raft_time t = sim_clock_global(s, n, u.next_timeout);
         if (t > s->now + 100ull * s->p.election_timeout) {
             t = s->now + 100ull * s->p.election_timeout;
         }

@@ -226,3 +226,49 @@ void sim_observe_full(struct sim *s)
         }
     }
 }
+
+uint64_t sim_lease_count(const struct sim_node *n)
+{
+    struct raft_read_stats st;
+    if (!n->alive || n->r == NULL) {
+        return 0;
+    }
+    raft_read_stats(n->r, &st);
+    return st.lease_reads;
+}
+
+void sim_observe_lease(struct sim *s, struct sim_node *n, uint64_t before)
+{
+    if (sim_lease_count(n) == before) {
+        return;
+    }
+    raft_term t = raft_current_term(n->r);
+    const struct raft_config *c = raft_configuration(n->r);
+    unsigned voters = 0, gone = 0;
+    for (unsigned i = 0; i < c->n; i++) {
+        int k = sim_slot_of(s, c->servers[i].id);
+        if (c->servers[i].role != RAFT_VOTER) {
+            continue;
+        }
+        voters++;
+        if (k >= 0 && s->nodes[k].vote_term_max > t) {
+            gone++;
+        }
+    }
+    if (voters > 0 && gone >= voters / 2 + 1) {
+        sim_fail(s, "Lease: n%llu (leader of term %llu) answers a read from "
+                 "its lease, but %u of its %u voters voted in a later term",
+                 U(n->id), U(t), gone, voters);
+        return;
+    }
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        const struct sim_node *o = &s->nodes[i];
+        if (o != n && o->alive && raft_role(o->r) == RAFT_LEADER &&
+            raft_current_term(o->r) > t) {
+            sim_fail(s, "Lease: n%llu (leader of term %llu) answers a read "
+                     "from its lease while n%llu leads term %llu",
+                     U(n->id), U(t), U(o->id), U(raft_current_term(o->r)));
+            return;
+        }
+    }
+}

@@ -32,6 +32,38 @@ void sim_fail(struct sim *s, const char *fmt, ...)
     sim_check_fail(&s->chk, "%s", buf);
 }
 
+static raft_time clock_at(const struct sim_node *n, raft_time g)
+{
+    int64_t t = (int64_t)g + (int64_t)g * n->skew / 1000000;
+    return n->clock_offset + (raft_time)t;
+}
+
+raft_time sim_clock(const struct sim *s, const struct sim_node *n)
+{
+    return clock_at(n, s->now);
+}
+
+raft_time sim_clock_global(const struct sim *s, const struct sim_node *n,
+                           raft_time local)
+{
+    raft_time g;
+    if (clock_at(n, s->now) >= local) {
+        return s->now;
+    }
+    g = (raft_time)((double)(local - n->clock_offset) * 1e6 /
+                    (1e6 + (double)n->skew));
+    if (g < s->now) {
+        g = s->now;
+    }
+    while (clock_at(n, g) < local) {
+        g++;
+    }
+    while (g > s->now && clock_at(n, g - 1) >= local) {
+        g--;
+    }
+    return g;
+}
+
 /* Everything random about a run comes from its seed. */
 static void pick_params(struct sim *s)
 {
@@ -83,8 +115,52 @@ static void pick_params(struct sim *s)
     }
 }
 
+/* Leases and clocks come from a stream of their own: every other draw of a
+ * seed, so its network, faults and workload, is what it was before
+ * leases. Lease reads on in 3 seeds of 4; a quarter of the seeds share one
+ * clock, in the others each node's clock runs up to 4% fast or slow (two
+ * nodes' rates differ by up to 8.3%: 0.96 / 1.04 = 0.923, within the
+ * default margin, a lease of 0.9 election timeouts). */
+static void pick_clocks(struct sim *s, const struct sim_knobs *k)
+{
+    struct sim_rng cg;
+    sim_rng_init(&cg, sim_mix(s->seed, 0xc10c, 0));
+    s->p.lease_reads = sim_rng_chance(&cg, 7500);
+    s->p.lease_drift = 100;
+    s->p.skew_ppm =
+        sim_rng_chance(&cg, 2500) ? 0 : (unsigned)sim_rng_between(&cg, 0, 40000);
+    if (k->lease != SIM_LEASE_SEED) {
+        s->p.lease_reads = k->lease == SIM_LEASE_ON;
+    }
+    if (k->skew_ppm >= 0) {
+        s->p.skew_ppm = (unsigned)k->skew_ppm;
+    }
+    if (k->lease_drift >= 0) {
+        s->p.lease_drift = (unsigned)k->lease_drift;
+    }
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        struct sim_node *n = &s->nodes[i];
+        n->skew = 0;
+        n->clock_offset = 0;
+        if (s->p.skew_ppm > 0) {
+            n->skew = (int64_t)sim_rng_between(&cg, 0, 2ull * s->p.skew_ppm) -
+                      (int64_t)s->p.skew_ppm;
+            n->clock_offset = sim_rng_below(&cg, 100000);
+        }
+    }
+}
+
 void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
               FILE *trace, enum sim_break brk)
+{
+    struct sim_knobs k = {.lease = SIM_LEASE_SEED, .skew_ppm = -1,
+                          .lease_drift = -1};
+    sim_init_knobs(s, seed, nodes, steps, trace, brk, &k);
+}
+
+void sim_init_knobs(struct sim *s, uint64_t seed, unsigned nodes,
+                    uint64_t steps, FILE *trace, enum sim_break brk,
+                    const struct sim_knobs *k)
 {
     static const unsigned sizes[] = {3, 4, 5, 7};
     memset(s, 0, sizeof(*s));
@@ -99,6 +175,10 @@ void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
     s->n_voters = nodes ? nodes : sizes[sim_rng_below(&s->rng, 4)];
     s->n_slots = s->n_voters + SIM_SPARES;
     pick_params(s);
+    pick_clocks(s, k);
+    sim_tracef(s, "seed %llu: lease reads %d (drift margin %u/1000), clock "
+               "skew up to %u ppm", U(seed), s->p.lease_reads,
+               s->p.lease_drift, s->p.skew_ppm);
     sim_tracef(s, "seed %llu: %u voters + %u spares, election %ums, "
                "heartbeat %ums, delay %u-%ums, drop %u/10000, dup %u/10000, "
                "garbage every %ums, pre-vote %d, check-quorum %d, snapshot "
@@ -133,6 +213,10 @@ void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
         n->slow_disk = brk == SIM_BREAK_ACK_BEFORE_PERSIST ||
                        sim_rng_chance(&s->rng, 2000);
         n->disk_delay_max = (unsigned)sim_rng_between(&s->rng, 1, 40);
+        if (n->skew != 0) {
+            sim_tracef(s, "n%llu clock: offset %llu, rate %+lld ppm",
+                       U(n->id), U(n->clock_offset), (long long)n->skew);
+        }
         char why[128];
         if (i < s->n_voters &&
             sim_store_append(&n->store, &boot, 1, why, sizeof(why)) != 0) {
@@ -158,9 +242,13 @@ void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
 
 void sim_close(struct sim *s)
 {
+    memset(&s->reads, 0, sizeof(s->reads));
     for (unsigned i = 0; i < s->n_slots; i++) {
         sim_node_close(&s->nodes[i]);
         sim_store_close(&s->nodes[i].store);
+        s->reads.lease_reads += s->nodes[i].reads_acc.lease_reads;
+        s->reads.round_reads += s->nodes[i].reads_acc.round_reads;
+        s->reads.rounds += s->nodes[i].reads_acc.rounds;
     }
     sim_queue_close(&s->q);
     sim_check_close(&s->chk);
@@ -186,7 +274,7 @@ static void dispatch(struct sim *s, struct sim_event *ev)
         if (n->alive && ev->epoch == n->epoch && ev->time == n->next_tick &&
             n->tick_pending) {
             n->tick_pending = false;
-            int rv = raft_tick(n->r, s->now);
+            int rv = raft_tick(n->r, sim_clock(s, n));
             if (rv != 0) {
                 sim_tracef(s, "n%llu: tick: %s", U(n->id), raft_strerror(rv));
             }

@@ -187,7 +187,13 @@ struct sim_node {
     struct sim_read *reads; /* granted, waiting for applied >= index */
     size_t n_reads, cap_reads;
 
-    raft_time next_tick;
+    /* The node's own clock: the time its core is given at global time g
+     * is clock_offset + g + g * skew / 10^6 (monotonic; a restart keeps
+     * it, like a machine's monotonic clock across a process restart). */
+    int64_t skew;          /* ppm, |skew| <= p.skew_ppm */
+    raft_time clock_offset;
+
+    raft_time next_tick; /* global time */
     bool tick_pending;
     /* Observations for the checks. */
     raft_term seen_term;
@@ -199,6 +205,11 @@ struct sim_node {
     raft_index la_last; /* ...and the last index it emitted in that term */
     raft_time removed_since; /* leads outside its committed config (+1) */
     bool in_process;
+    /* The last term in which it persisted a vote for a server of the
+     * cluster (votes for ids that garbage made up do not count). */
+    raft_term vote_term_max;
+    /* Read stats of the node's earlier incarnations (cores freed). */
+    struct raft_read_stats reads_acc;
 };
 
 /* ---- The checker: safety properties over everything observed ---- */
@@ -295,7 +306,13 @@ struct sim_params {
     unsigned max_inflight;
     uint32_t chunk_bytes;
     raft_index trailing;
+    bool lease_reads;      /* the cores' lease reads (thesis §6.4.1) */
+    unsigned lease_drift;  /* the cores' clock_drift_permille */
+    unsigned skew_ppm;     /* bound on each node's clock rate error */
 };
+
+/* How a run's lease option is chosen (--lease). */
+enum sim_lease { SIM_LEASE_SEED = 0, SIM_LEASE_ON, SIM_LEASE_OFF };
 
 struct sim {
     uint64_t seed;
@@ -328,13 +345,31 @@ struct sim {
     /* Counters. */
     uint64_t n_msgs, n_dropped, n_garbage, n_crashes, n_reads_ok, n_changes,
         n_transfers, n_snapshots, n_installs;
+    /* Read answers, summed over every core incarnation (raft_read_stats). */
+    struct raft_read_stats reads;
     raft_time same_time_since;
     uint64_t same_time_events;
+};
+
+/* Knobs of a run beyond its seed (0 / SIM_LEASE_SEED: the seed decides). */
+struct sim_knobs {
+    enum sim_lease lease;
+    int skew_ppm;    /* < 0: the seed decides; else every seed's bound */
+    int lease_drift; /* < 0: the core's default clock_drift_permille */
 };
 
 /* run.c */
 void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
               FILE *trace, enum sim_break brk);
+/* Same, with knobs (sim_init uses the defaults: all from the seed). */
+void sim_init_knobs(struct sim *s, uint64_t seed, unsigned nodes,
+                    uint64_t steps, FILE *trace, enum sim_break brk,
+                    const struct sim_knobs *k);
+/* Node n's clock at the current global time, and the first global time
+ * (>= now) at which its clock reads at least `local`. */
+raft_time sim_clock(const struct sim *s, const struct sim_node *n);
+raft_time sim_clock_global(const struct sim *s, const struct sim_node *n,
+                           raft_time local);
 void sim_close(struct sim *s);
 /* Runs to the end; returns true if no violation was found. */
 bool sim_run(struct sim *s);
@@ -390,6 +425,14 @@ void sim_observe(struct sim *s);
 /* Log Matching over every live in-memory log; every committed entry still
  * durable somewhere. */
 void sim_observe_full(struct sim *s);
+/* Lease reads (thesis §6.4.1): n's core answered reads from its lease in
+ * the call just made if its lease count passed `before`. Then a majority
+ * of its configuration's voters must still honor it: not one of them may
+ * have voted in a later term (so no node may lead a later term either).
+ * Stricter than the linearizability of the reads: it fails even when no
+ * write followed, or no election completed. */
+void sim_observe_lease(struct sim *s, struct sim_node *n, uint64_t before);
+uint64_t sim_lease_count(const struct sim_node *n);
 /* Majority of the voters of c durably hold (index, term)? */
 bool sim_durable_majority(struct sim *s, const struct raft_config *c,
                           raft_index index, raft_term term, unsigned *count,

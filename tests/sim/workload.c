@@ -21,6 +21,19 @@ static struct sim_node *find_leader(struct sim *s)
     return best;
 }
 
+/* A live node whose core thinks it leads, of any term (a deposed leader
+ * that does not know it yet included), or NULL. */
+static struct sim_node *random_leader(struct sim *s)
+{
+    unsigned pick[SIM_MAX_SLOTS], k = 0;
+    for (unsigned i = 0; i < s->n_slots; i++) {
+        if (s->nodes[i].alive && raft_role(s->nodes[i].r) == RAFT_LEADER) {
+            pick[k++] = i;
+        }
+    }
+    return k ? &s->nodes[pick[sim_rng_below(&s->rng, k)]] : NULL;
+}
+
 static struct sim_node *random_node(struct sim *s, bool alive)
 {
     unsigned pick[SIM_MAX_SLOTS], k = 0;
@@ -40,7 +53,7 @@ static int propose(struct sim *s, struct sim_node *n, raft_index *index,
     unsigned long long v = ++s->next_value;
     int len = snprintf(cmd, sizeof(cmd), "set %u %llu", key, v);
     struct raft_buf b = {cmd, (size_t)len};
-    int rv = raft_propose(n->r, s->now, &b, index, term);
+    int rv = raft_propose(n->r, sim_clock(s, n), &b, index, term);
     sim_tracef(s, "n%llu propose \"%s\": %s (index %llu)", U(n->id), cmd,
                rv ? raft_strerror(rv) : "ok", rv ? 0ull : U(*index));
     return rv;
@@ -55,7 +68,9 @@ static void do_read(struct sim *s, struct sim_node *n)
     rd.key = (unsigned)sim_rng_below(&s->rng, SIM_KEYS);
     rd.invoked = s->now;
     rd.lo = s->chk.commit_max;
-    int rv = raft_read_index(n->r, s->now, rd.ctx);
+    uint64_t leased = sim_lease_count(n);
+    int rv = raft_read_index(n->r, sim_clock(s, n), rd.ctx);
+    sim_observe_lease(s, n, leased);
     sim_tracef(s, "n%llu read %llu of key %u asked (lo %llu): %s", U(n->id),
                U(rd.ctx), rd.key, U(rd.lo), rv ? raft_strerror(rv) : "ok");
     if (rv != 0) {
@@ -110,7 +125,7 @@ static void do_change(struct sim *s, struct sim_node *l)
     char addr[RAFT_ADDR_MAX];
     snprintf(addr, sizeof(addr), "sim-%llu", U(id));
     raft_index idx = 0;
-    int rv = raft_change(l->r, s->now, op, id, addr, &idx);
+    int rv = raft_change(l->r, sim_clock(s, l), op, id, addr, &idx);
     s->n_changes += rv == 0;
     sim_tracef(s, "n%llu change %s %llu: %s (index %llu)", U(l->id),
                op == RAFT_ADD_LEARNER ? "add-learner"
@@ -148,7 +163,14 @@ void sim_workload(struct sim *s)
             }
         }
     } else if ((x -= p->w_propose_follower) < p->w_read) {
-        if ((n = random_node(s, true)) != NULL) {
+        /* Half the reads go to a leader: that is where leases serve them,
+         * and a deposed leader that still believes it leads is where a
+         * lease goes wrong (§6.4.1). */
+        n = sim_rng_chance(&s->rng, 5000) ? random_leader(s) : NULL;
+        if (n == NULL) {
+            n = random_node(s, true);
+        }
+        if (n != NULL) {
             do_read(s, n);
         }
     } else if ((x -= p->w_read) < p->w_transfer) {
@@ -158,7 +180,7 @@ void sim_workload(struct sim *s)
             if (c->n > 0 && sim_rng_chance(&s->rng, 7000)) {
                 target = c->servers[sim_rng_below(&s->rng, c->n)].id;
             }
-            int rv = raft_transfer(n->r, s->now, target);
+            int rv = raft_transfer(n->r, sim_clock(s, n), target);
             s->n_transfers += rv == 0;
             sim_tracef(s, "n%llu transfer to %llu: %s", U(n->id), U(target),
                        rv ? raft_strerror(rv) : "ok");

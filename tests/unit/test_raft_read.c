@@ -1,5 +1,32 @@
-/* Unit tests of read index (thesis §6.4) and leadership transfer (§3.10). */
+/* Unit tests of read index (thesis §6.4), lease reads (§6.4.1) and
+ * leadership transfer (§3.10). */
 #include "test_raft_harness.h"
+
+/* The lease the default clock_drift_permille (100) gives: 0.9 x H_ET. */
+#define LEASE_MS (H_ET * 9 / 10)
+
+/* A cluster of n nodes (the first `voters` of them voters), with lease
+ * reads on or off. */
+static void init_lease(struct h *h, unsigned n, unsigned voters, bool lease,
+                       bool check_quorum)
+{
+    struct raft_options o;
+    raft_options_default(&o);
+    o.election_timeout = H_ET;
+    o.heartbeat_interval = H_HB;
+    o.seed = 42;
+    o.snapshot_trailing = 0;
+    o.learner_catchup = 0;
+    o.lease_reads = lease;
+    o.check_quorum = check_quorum;
+    h_init_opts(h, n, voters, &o);
+}
+
+/* Round-based reads: the tests of §6.4 proper run with leases off. */
+static void init_rounds(struct h *h, unsigned n)
+{
+    init_lease(h, n, n, false, true);
+}
 
 static const struct raft_read_state *find_read(struct h *h, raft_id id,
                                                uint64_t ctx)
@@ -22,7 +49,7 @@ START_TEST(test_read_leader)
     struct h h;
     const struct raft_read_state *rs;
     raft_index idx;
-    h_init(&h, 3);
+    init_rounds(&h, 3);
     h_elect(&h, 1);
     ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
     h_settle(&h);
@@ -45,7 +72,7 @@ START_TEST(test_read_batching)
 {
     struct h h;
     uint64_t c;
-    h_init(&h, 3);
+    init_rounds(&h, 3);
     h_elect(&h, 1);
     h_run(&h, 2 * H_HB);
     for (c = 1; c <= 10; c++) {
@@ -82,7 +109,7 @@ END_TEST
 START_TEST(test_read_waits_for_noop)
 {
     struct h h;
-    h_init(&h, 3);
+    init_rounds(&h, 3);
     h_timeout(&h, 1);
     h_deliver_until_leader(&h, 1);
     h_drop_all(&h); /* the no-op's appends are lost */
@@ -106,7 +133,7 @@ START_TEST(test_read_follower)
 {
     struct h h;
     raft_index idx;
-    h_init(&h, 3);
+    init_rounds(&h, 3);
     h_elect(&h, 1);
     ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
     h_settle(&h);
@@ -132,7 +159,7 @@ START_TEST(test_read_leadership_lost)
 {
     struct h h;
     struct raft_message m;
-    h_init(&h, 3);
+    init_rounds(&h, 3);
     h_elect(&h, 1);
     h_run(&h, 2 * H_HB);
     h_isolate(&h, 1, true);
@@ -235,6 +262,377 @@ START_TEST(test_transfer_abort)
 }
 END_TEST
 
+/* ---- Lease reads (thesis §6.4.1) ---- */
+
+/* The leader's heartbeat timer fires now: one broadcast, sent at the
+ * returned time, is delivered and acknowledged at once. */
+static raft_time renew(struct h *h, raft_id l)
+{
+    raft_time sent;
+    h->now += H_HB;
+    sent = h->now;
+    raft_tick(h->nodes[l].r, h->now);
+    h_settle(h);
+    return sent;
+}
+
+static struct raft_read_stats stats(struct h *h, raft_id id)
+{
+    struct raft_read_stats st;
+    raft_read_stats(h->nodes[id].r, &st);
+    return st;
+}
+
+/* Reference: §6.4.1. While a quorum acknowledged a recent heartbeat, the
+ * leader answers reads at once, its own and those its followers forward,
+ * with no heartbeat round. */
+START_TEST(test_lease_read_at_once)
+{
+    struct h h;
+    raft_index idx;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    /* Appends alone give no lease: it comes from numbered heartbeats. */
+    ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
+    renew(&h, 1);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, 0);
+    ck_assert_uint_eq(find_read(&h, 1, 1)->index, idx);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 0);
+    /* A follower's read: one message there, one answer back. */
+    ck_assert_int_eq(raft_read_index(h.nodes[2].r, h.now, 2), 0);
+    h_pump(&h, 2);
+    h_deliver(&h);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 0);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_READ_INDEX_RESP, 1, 2), 1);
+    h_deliver(&h);
+    ck_assert_ptr_nonnull(find_read(&h, 2, 2));
+    ck_assert_int_eq(find_read(&h, 2, 2)->status, 0);
+    ck_assert_uint_eq(find_read(&h, 2, 2)->index, idx);
+    ck_assert_uint_eq(stats(&h, 1).lease_reads, 2);
+    ck_assert_uint_eq(stats(&h, 1).rounds, 0);
+    ck_assert_uint_eq(stats(&h, 1).round_reads, 0);
+    h_close(&h);
+}
+END_TEST
+
+/* Reference: §6.4.1. The lease runs from the SEND time of the heartbeat a
+ * quorum acknowledged, for 0.9 election timeouts; then reads fall back to
+ * a round. Here the acks arrive 40 ms late: a lease counted from their
+ * arrival would still hold at sent + 90. */
+START_TEST(test_lease_expiry)
+{
+    struct h h;
+    raft_index idx;
+    raft_time sent;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    h.now += H_HB;
+    sent = h.now;
+    raft_tick(h.nodes[1].r, h.now);
+    h_pump(&h, 1);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    h_deliver(&h); /* the followers hear it at `sent` */
+    h.now = sent + 40;
+    h_settle(&h); /* their acks arrive 40 ms later */
+    ck_assert(raft_lease_valid(h.nodes[1].r, sent + LEASE_MS - 1));
+    ck_assert(!raft_lease_valid(h.nodes[1].r, sent + LEASE_MS));
+    h_isolate(&h, 1, true);
+    h.now = sent + LEASE_MS - 1;
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, 0);
+    h.now = sent + LEASE_MS;
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 2), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 2));
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    /* Cut off, the round cannot complete; once healed it does. */
+    h_settle(&h);
+    ck_assert_ptr_null(find_read(&h, 1, 2));
+    h_isolate(&h, 1, false);
+    h_run(&h, 2 * H_HB);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 2));
+    ck_assert_int_eq(find_read(&h, 1, 2)->status, 0);
+    ck_assert_uint_eq(find_read(&h, 1, 2)->index, idx);
+    /* The second read waited; the heartbeats after the heal confirm it,
+     * and renew the lease (which then answers it, if first). */
+    ck_assert_uint_eq(stats(&h, 1).lease_reads + stats(&h, 1).round_reads,
+                      2);
+    h_close(&h);
+}
+END_TEST
+
+/* Reference: §6.4.1, §3.10. TimeoutNow makes its target campaign ignoring
+ * vote leases, whenever it arrives: the lease is void at once and for the
+ * rest of the term, even after the transfer times out. */
+START_TEST(test_lease_void_timeout_now)
+{
+    struct h h;
+    raft_index idx;
+    raft_term t;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    t = raft_current_term(h.nodes[1].r);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    renew(&h, 1);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_transfer(h.nodes[1].r, h.now, 2), 0);
+    h_pump(&h, 1);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_TIMEOUT_NOW, 1, 2), 1);
+    ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 1));
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    /* TimeoutNow and the round are lost; the transfer times out; the
+     * heartbeats confirm the read, but bring no lease back. */
+    h_drop_all(&h);
+    h_run(&h, H_ET + 2 * H_HB);
+    ck_assert_int_eq(raft_role(h.nodes[1].r), RAFT_LEADER);
+    ck_assert_uint_eq(raft_current_term(h.nodes[1].r), t);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, 0);
+    ck_assert_int_eq(h_propose(&h, 1, 2, &idx), 0); /* transfer is over */
+    h_settle(&h);
+    renew(&h, 1);
+    ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 2), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 2));
+    ck_assert_uint_eq(stats(&h, 1).lease_reads, 0);
+    h_close(&h);
+}
+END_TEST
+
+/* Reference: §6.4.1. Stepping down voids the lease; leading again, in a
+ * new term, starts without one until a heartbeat of that term is acked. */
+START_TEST(test_lease_void_step_down)
+{
+    struct h h;
+    struct raft_message m;
+    raft_index idx;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    renew(&h, 1);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_VOTE_RESP; /* a higher term, by any message */
+    m.from = 2;
+    m.to = 1;
+    m.term = raft_current_term(h.nodes[1].r) + 1;
+    ck_assert_int_eq(raft_step(h.nodes[1].r, h.now, &m), 0);
+    ck_assert_int_eq(raft_role(h.nodes[1].r), RAFT_FOLLOWER);
+    ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, RAFT_ERR_NOT_LEADER);
+    h_drop_all(&h);
+    h_elect(&h, 1);
+    ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 2), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 2));
+    h_settle(&h); /* the round answers it */
+    ck_assert_ptr_nonnull(find_read(&h, 1, 2));
+    ck_assert_int_eq(find_read(&h, 1, 2)->status, 0);
+    renew(&h, 1);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    h_close(&h);
+}
+END_TEST
+
+/* Reference: §6.4.1, §4.1. Appending a configuration entry voids the
+ * lease: acks counted under the old quorum prove nothing about the new
+ * one. A heartbeat sent after the change brings it back. */
+START_TEST(test_lease_void_config_change)
+{
+    struct h h;
+    raft_index idx, cidx;
+    init_lease(&h, 4, 3, true, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    renew(&h, 1);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_change(h.nodes[1].r, h.now, RAFT_ADD_LEARNER, 4,
+                                 "127.0.0.1:7003", &cidx),
+                     0);
+    ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 1));
+    h_settle(&h);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, 0);
+    ck_assert_uint_ge(find_read(&h, 1, 1)->index, idx);
+    ck_assert_uint_ge(raft_commit_index(h.nodes[1].r), cidx);
+    renew(&h, 1);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 2), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 2));
+    h_close(&h);
+}
+END_TEST
+
+/* Reference: §6.4.1, the stale read leases exist to prevent. Leader 1 is
+ * cut off right after a quorum acked its heartbeat, and keeps believing it
+ * leads (no check-quorum). 2 and 3 elect a new leader, which commits a
+ * write. Every ms, 1 is asked for a read: it may answer from its lease
+ * only while no one else could have committed anything, and never after
+ * the new leader's write. */
+START_TEST(test_lease_deposed_leader)
+{
+    struct h h;
+    raft_index idx, old_commit, new_commit = 0;
+    raft_time sent, t;
+    uint64_t ctx;
+    raft_id nl = 0;
+    init_lease(&h, 3, 3, true, false);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    sent = renew(&h, 1);
+    h_isolate(&h, 1, true);
+    old_commit = raft_commit_index(h.nodes[1].r);
+    for (ctx = 1, t = 0; t < 4 * H_ET; t++, ctx++) {
+        size_t before = h.nodes[1].n_reads;
+        bool other = false;
+        raft_id i;
+        h_run(&h, 1);
+        for (i = 2; i <= 3; i++) {
+            if (raft_role(h.nodes[i].r) == RAFT_LEADER) {
+                other = true;
+                if (nl == 0) {
+                    nl = i;
+                    ck_assert_int_eq(h_propose(&h, nl, 9, &new_commit), 0);
+                }
+            }
+        }
+        ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, ctx), 0);
+        h_pump(&h, 1);
+        if (h.nodes[1].n_reads > before) {
+            /* Answered from the lease: before it ended, while 2 and 3
+             * could not yet have elected anyone. */
+            ck_assert_int_eq(find_read(&h, 1, ctx)->status, 0);
+            ck_assert_uint_lt(h.now, sent + LEASE_MS);
+            ck_assert(!other);
+            ck_assert_uint_eq(raft_commit_index(h.nodes[2].r), old_commit);
+            ck_assert_uint_eq(raft_commit_index(h.nodes[3].r), old_commit);
+        }
+    }
+    /* The scenario did happen: a new leader committed a write that 1 never
+     * saw, and 1 still thinks it leads. */
+    ck_assert_uint_ne(nl, 0);
+    ck_assert_uint_ge(raft_commit_index(h.nodes[nl].r), new_commit);
+    ck_assert_uint_gt(new_commit, old_commit);
+    ck_assert_int_eq(raft_role(h.nodes[1].r), RAFT_LEADER);
+    ck_assert_uint_eq(raft_commit_index(h.nodes[1].r), old_commit);
+    ck_assert_uint_gt(stats(&h, 1).lease_reads, 0);
+    h_close(&h);
+}
+END_TEST
+
+/* A vote request from 2 to 3, for the term after `term`. */
+static struct raft_message vote_req(struct h *h, raft_term term)
+{
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_VOTE;
+    m.from = 2;
+    m.to = 3;
+    m.term = term;
+    m.vote.last_index = raft_last_index(h->nodes[2].r) + 100;
+    m.vote.last_term = term;
+    return m;
+}
+
+static bool granted(struct h *h, raft_id from, raft_id to)
+{
+    size_t k;
+    for (k = 0; k < h->nq; k++) {
+        if (h->q[k].type == RAFT_MSG_VOTE_RESP && h->q[k].from == from &&
+            h->q[k].to == to && h->q[k].vote_resp.granted) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Reference: §4.2.3, which §6.4.1 relies on. A follower that restarts does
+ * not know when it last heard from the leader: it grants no vote for an
+ * election timeout, as if it had just heard from it. */
+START_TEST(test_lease_restarted_follower_waits)
+{
+    struct h h;
+    struct raft_message m;
+    raft_term t;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    h_settle(&h);
+    renew(&h, 1);
+    t = raft_current_term(h.nodes[1].r);
+    h_stop(&h, 3);
+    h_start(&h, 3);
+    m = vote_req(&h, t + 1);
+    ck_assert_int_eq(raft_step(h.nodes[3].r, h.now + H_ET - 1, &m), 0);
+    h_pump(&h, 3);
+    ck_assert(!granted(&h, 3, 2));
+    ck_assert_uint_eq(raft_current_term(h.nodes[3].r), t);
+    ck_assert_int_eq(raft_step(h.nodes[3].r, h.now + H_ET, &m), 0);
+    h_pump(&h, 3);
+    ck_assert(granted(&h, 3, 2));
+    h_close(&h);
+}
+END_TEST
+
+/* Reference: §4.2.3, which §6.4.1 relies on. A follower that a stale
+ * message moved to a higher term (it no longer knows a leader, and has not
+ * voted) still grants no vote in that term until an election timeout has
+ * passed since it heard from its leader. */
+START_TEST(test_lease_term_bump_keeps_honoring)
+{
+    struct h h;
+    struct raft_message m;
+    raft_term t;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    h_settle(&h);
+    renew(&h, 1);
+    t = raft_current_term(h.nodes[1].r);
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_VOTE_RESP; /* a late answer to an old request */
+    m.from = 2;
+    m.to = 3;
+    m.term = t + 1;
+    ck_assert_int_eq(raft_step(h.nodes[3].r, h.now, &m), 0);
+    ck_assert_uint_eq(raft_current_term(h.nodes[3].r), t + 1);
+    ck_assert_uint_eq(raft_leader(h.nodes[3].r), 0);
+    m = vote_req(&h, t + 1);
+    ck_assert_int_eq(raft_step(h.nodes[3].r, h.now + H_ET - 1, &m), 0);
+    h_pump(&h, 3);
+    ck_assert(!granted(&h, 3, 2));
+    h_drop_all(&h);
+    ck_assert_int_eq(raft_step(h.nodes[3].r, h.now + H_ET, &m), 0);
+    h_pump(&h, 3);
+    ck_assert(granted(&h, 3, 2));
+    h_close(&h);
+}
+END_TEST
+
 static Suite *read_suite(void)
 {
     Suite *s = suite_create("raft_read");
@@ -245,6 +643,16 @@ static Suite *read_suite(void)
     tcase_add_test(tc, test_read_follower);
     tcase_add_test(tc, test_read_leadership_lost);
     tcase_add_test(tc, test_read_single_voter);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("lease");
+    tcase_add_test(tc, test_lease_read_at_once);
+    tcase_add_test(tc, test_lease_expiry);
+    tcase_add_test(tc, test_lease_void_timeout_now);
+    tcase_add_test(tc, test_lease_void_step_down);
+    tcase_add_test(tc, test_lease_void_config_change);
+    tcase_add_test(tc, test_lease_deposed_leader);
+    tcase_add_test(tc, test_lease_restarted_follower_waits);
+    tcase_add_test(tc, test_lease_term_bump_keeps_honoring);
     suite_add_tcase(s, tc);
     tc = tcase_create("transfer");
     tcase_add_test(tc, test_transfer);
