@@ -321,6 +321,35 @@ START_TEST(test_lease_read_at_once)
 }
 END_TEST
 
+/* Reference: §6.4.1 with §6.4 step 1. Acked heartbeats give no lease
+ * before the leader has committed an entry of its term: until then it may
+ * not know the latest commit index. */
+START_TEST(test_lease_needs_noop)
+{
+    struct h h;
+    init_lease(&h, 3, 3, true, true);
+    h_timeout(&h, 1);
+    h_deliver_until_leader(&h, 1);
+    h_drop_all(&h); /* the no-op's appends are lost */
+    h.now += H_HB;
+    raft_tick(h.nodes[1].r, h.now);
+    h_pump(&h, 1);
+    h_deliver(&h); /* heartbeats reach the followers */
+    h_deliver(&h); /* their acks reach the leader... */
+    h_drop_all(&h); /* ...whose appends of the no-op are lost again */
+    ck_assert_uint_lt(raft_commit_index(h.nodes[1].r), 2);
+    ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 1));
+    h_run(&h, 3 * H_HB);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_uint_ge(find_read(&h, 1, 1)->index, 2);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    h_close(&h);
+}
+END_TEST
+
 /* Reference: §6.4.1. The lease runs from the SEND time of the heartbeat a
  * quorum acknowledged, for 0.9 election timeouts; then reads fall back to
  * a round. Here the acks arrive 40 ms late: a lease counted from their
@@ -646,6 +675,7 @@ static Suite *read_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("lease");
     tcase_add_test(tc, test_lease_read_at_once);
+    tcase_add_test(tc, test_lease_needs_noop);
     tcase_add_test(tc, test_lease_expiry);
     tcase_add_test(tc, test_lease_void_timeout_now);
     tcase_add_test(tc, test_lease_void_step_down);
