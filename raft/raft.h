@@ -504,8 +504,9 @@ struct raft_read_stats {
 };
 void raft_read_stats(const struct raft *r, struct raft_read_stats *out);
 /* Leader only: true if the lease holds at `now` (lease_reads on, a quorum
- * acknowledged a recent enough heartbeat, an entry of this term committed,
- * no leadership transfer). For tests and diagnostics. */
+ * acknowledged a recent enough heartbeat sent since the last configuration
+ * change, an entry of this term committed, no TimeoutNow sent this term).
+ * For tests and diagnostics. */
 bool raft_lease_valid(const struct raft *r, raft_time now);
 
 /* Entries the core holds in memory, for inspection by tests and the
