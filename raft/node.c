@@ -31,8 +31,9 @@ void node__log(struct raft_node *n, int level, const char *fmt, ...)
  * cached when this iteration started: lease reads need it (raft.h, "Time
  * is ..."): a node stopped (SIGSTOP, a stalled disk) between the start of
  * an iteration and a read must not judge its lease by the time before the
- * stall, nor a follower date a heartbeat from it. uv_update_time is a
- * clock_gettime on the monotonic clock. */
+ * stall, nor a follower date a heartbeat from it. uv_update_time reads
+ * the monotonic clock (libuv's fast clock: no syscall, a resolution of a
+ * few ms at worst, well inside the lease's margin). */
 static raft_time now_ms(struct raft_node *n)
 {
     uv_update_time(n->loop);
