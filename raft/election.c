@@ -226,6 +226,7 @@ void raft__recv_vote(struct raft *r, const struct raft_message *m)
     raft_index last = raft__log_last(&r->log);
     raft_term last_term = raft__log_last_term(&r->log);
     struct raft_message *resp;
+    const char *why;
 
     if (m->term > r->term && !m->vote.transfer && raft__in_lease(r)) {
         raft__trace(r, "%svote from %llu ignored: leader lease",
@@ -274,11 +275,15 @@ void raft__recv_vote(struct raft *r, const struct raft_message *m)
         }
         return;
     }
+    if (!up_to_date) {
+        why = "log not up to date";
+    } else if (r->vote != 0 || r->leader != 0) {
+        why = "already voted";
+    } else {
+        why = "leader lease";
+    }
     raft__trace(r, "reject %svote from %llu (%s)", pre ? "pre-" : "",
-                (unsigned long long)m->from,
-                !up_to_date ? "log not up to date"
-                : (r->vote != 0 || r->leader != 0) ? "already voted"
-                                                   : "leader lease");
+                (unsigned long long)m->from, why);
     resp = raft__send(r, RAFT_MSG_VOTE_RESP, m->from, false);
     if (resp != NULL) {
         resp->vote_resp.granted = false;

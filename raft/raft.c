@@ -88,10 +88,9 @@ int raft_new(const struct raft_options *o, const struct raft_load *l,
     int rv;
     if (o == NULL || l == NULL || out == NULL || o->id == 0 ||
         o->election_timeout == 0 || o->heartbeat_interval == 0 ||
-        o->heartbeat_interval >= o->election_timeout ||
-        o->max_inflight == 0 || o->max_inflight > 65536 ||
-        o->max_append_bytes == 0 || o->snapshot_chunk_bytes == 0 ||
-        o->clock_drift_permille > 1000) {
+        o->heartbeat_interval >= o->election_timeout || o->max_inflight == 0 ||
+        o->max_inflight > 65536 || o->max_append_bytes == 0 ||
+        o->snapshot_chunk_bytes == 0 || o->clock_drift_permille > 1000) {
         return RAFT_ERR_INVALID;
     }
     r = calloc(1, sizeof *r);

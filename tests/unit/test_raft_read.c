@@ -334,8 +334,8 @@ START_TEST(test_lease_needs_noop)
     h.now += H_HB;
     raft_tick(h.nodes[1].r, h.now);
     h_pump(&h, 1);
-    h_deliver(&h); /* heartbeats reach the followers */
-    h_deliver(&h); /* their acks reach the leader... */
+    h_deliver(&h);  /* heartbeats reach the followers */
+    h_deliver(&h);  /* their acks reach the leader... */
     h_drop_all(&h); /* ...whose appends of the no-op are lost again */
     ck_assert_uint_lt(raft_commit_index(h.nodes[1].r), 2);
     ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
@@ -394,8 +394,7 @@ START_TEST(test_lease_expiry)
     ck_assert_uint_eq(find_read(&h, 1, 2)->index, idx);
     /* The second read waited; the heartbeats after the heal confirm it,
      * and renew the lease (which then answers it, if first). */
-    ck_assert_uint_eq(stats(&h, 1).lease_reads + stats(&h, 1).round_reads,
-                      2);
+    ck_assert_uint_eq(stats(&h, 1).lease_reads + stats(&h, 1).round_reads, 2);
     h_close(&h);
 }
 END_TEST
