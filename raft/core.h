@@ -67,7 +67,13 @@ struct raft__read {
     raft_id from; /* 0: local, else the follower that asked */
     raft_index index;
     uint64_t seq;
+    bool confirm; /* raft_read_index_confirm: never from the lease */
 };
+
+/* Set in the ctx of a READ_INDEX that a follower sends for a confirm read
+ * (the wire has no other room); the leader echoes it, the follower strips
+ * it. Callers' ctx values stay below it. */
+#define RAFT__READ_CONFIRM (1ull << 63)
 
 struct raft__msgs {
     struct raft_message *v; /* owned, each message owns its content */

@@ -268,7 +268,8 @@ void raft_node_propose(struct raft_node *n, const struct raft_buf *cmd,
     try_submit(n, op);
 }
 
-void raft_node_read(struct raft_node *n, raft_node_read_cb cb, void *data)
+static void read_op(struct raft_node *n, raft_node_read_cb cb, void *data,
+                    bool lease)
 {
     struct node_op *op = new_op(n, NODE_OP_READ, data);
     if (op == NULL) {
@@ -276,11 +277,23 @@ void raft_node_read(struct raft_node *n, raft_node_read_cb cb, void *data)
         return;
     }
     op->read_cb = cb;
+    op->lease = lease;
     if (n->closing) {
         fail_soon(n, op, RAFT_ERR_SHUTDOWN);
         return;
     }
     try_submit(n, op);
+}
+
+void raft_node_read(struct raft_node *n, raft_node_read_cb cb, void *data)
+{
+    read_op(n, cb, data, false);
+}
+
+void raft_node_read_lease(struct raft_node *n, raft_node_read_cb cb,
+                          void *data)
+{
+    read_op(n, cb, data, true);
 }
 
 void raft_node_change(struct raft_node *n, enum raft_change_op op_kind,
@@ -527,23 +540,32 @@ static void on_soft_state(struct raft_node *n, const struct raft_update *u)
     }
 }
 
-/* Read rounds: every read queued since the last flush shares one ctx. */
+/* Read rounds: every read queued since the last flush shares one ctx, one
+ * for those that may be answered from the lease, one for those that need
+ * the round. */
 static void start_read_round(struct raft_node *n)
 {
     struct node_op *op;
-    uint64_t ctx;
+    uint64_t ctx[2] = {0, 0}; /* [lease] */
     if (n->reads_unsent == 0) {
         return;
     }
-    ctx = ++n->next_read_ctx;
     for (op = n->ops_head; op != NULL; op = op->next) {
         if (op->kind == NODE_OP_READ && op->state == NODE_OP_QUEUED) {
+            if (ctx[op->lease] == 0) {
+                ctx[op->lease] = ++n->next_read_ctx;
+            }
             op->state = NODE_OP_FORWARDED;
-            op->read_ctx = ctx;
+            op->read_ctx = ctx[op->lease];
         }
     }
     n->reads_unsent = 0;
-    raft_read_index(n->raft, now_ms(n), ctx);
+    if (ctx[0] != 0) {
+        raft_read_index_confirm(n->raft, now_ms(n), ctx[0]);
+    }
+    if (ctx[1] != 0) {
+        raft_read_index(n->raft, now_ms(n), ctx[1]);
+    }
 }
 
 static void on_read_states(struct raft_node *n, const struct raft_update *u)

@@ -180,7 +180,14 @@ void raft_node_receive_forward(struct raft_node *n, raft_id from,
  * within the call itself. The command is copied. */
 void raft_node_propose(struct raft_node *n, const struct raft_buf *cmd,
                        raft_node_propose_cb cb, void *data);
+/* A linearizable read point. raft_node_read confirms with a heartbeat round
+ * that a quorum follows the leader now (raft_read_index_confirm): use it
+ * where the read also answers "can this node reach a quorum?". Other reads
+ * use raft_node_read_lease: the leader may answer from its lease (thesis
+ * §6.4.1, raft_options.lease_reads) without a round. */
 void raft_node_read(struct raft_node *n, raft_node_read_cb cb, void *data);
+void raft_node_read_lease(struct raft_node *n, raft_node_read_cb cb,
+                          void *data);
 void raft_node_change(struct raft_node *n, enum raft_change_op op, raft_id id,
                       const char *addr, raft_node_done_cb cb, void *data);
 void raft_node_transfer(struct raft_node *n, raft_id target,

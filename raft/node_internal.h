@@ -33,6 +33,7 @@ struct node_op {
     uint8_t state; /* enum node_op_state */
     uint64_t req_id;
     uint64_t read_ctx;
+    bool lease; /* READ: may be answered from the leader's lease */
     raft_time deadline;
     raft_time last_try;
     raft_index index;

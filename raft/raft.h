@@ -373,6 +373,14 @@ int raft_propose(struct raft *r, raft_time now, const struct raft_buf *cmd,
  * a time cached since before the process could have been stopped. */
 int raft_read_index(struct raft *r, raft_time now, uint64_t ctx);
 
+/* The same, but never answered from the lease: a heartbeat round started
+ * after the call confirms that a quorum still follows the leader. For a
+ * caller that asks "can this node reach a quorum right now?" (a lease
+ * outlives the quorum by up to 0.9 election timeouts), such as raftfs's
+ * open for writing. ctx must be below 2^63 (for both calls): a follower
+ * marks its request to the leader with the top bit (RAFT_ERR_INVALID). */
+int raft_read_index_confirm(struct raft *r, raft_time now, uint64_t ctx);
+
 /* Leadership transfer (thesis §3.10) to `target` (0: the most up-to-date
  * voter). New proposals are refused until it completes or times out after
  * an election timeout. */

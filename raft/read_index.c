@@ -19,7 +19,7 @@ static void release(struct raft *r, const struct raft__read *rd, int status)
 }
 
 static int push(struct raft__read **v, size_t *n, size_t *cap, uint64_t ctx,
-                raft_id from, uint64_t seq)
+                raft_id from, uint64_t seq, bool confirm)
 {
     struct raft__read *rd;
     if (*n == *cap) {
@@ -36,12 +36,14 @@ static int push(struct raft__read **v, size_t *n, size_t *cap, uint64_t ctx,
     rd->from = from;
     rd->index = 0;
     rd->seq = seq;
+    rd->confirm = confirm;
     return 0;
 }
 
-static int push_read(struct raft *r, uint64_t ctx, raft_id from)
+static int push_read(struct raft *r, uint64_t ctx, raft_id from, bool confirm)
 {
-    return push(&r->reads, &r->n_reads, &r->cap_reads, ctx, from, 0);
+    return push(&r->reads, &r->n_reads, &r->cap_reads, ctx, from, 0,
+                confirm);
 }
 
 void raft__freads_fail(struct raft *r, bool only_expired)
@@ -180,6 +182,7 @@ void raft__reads_progress(struct raft *r)
 {
     size_t i, k;
     uint64_t q;
+    bool lease;
     if (r->role != RAFT_LEADER || r->n_reads == 0) {
         return;
     }
@@ -198,21 +201,16 @@ void raft__reads_progress(struct raft *r)
     if (q > r->read_acked) {
         r->read_acked = q;
     }
-    if (lease_holds(r, r->now)) {
-        /* §6.4.1: no other leader can have committed anything yet; every
-         * index here was taken after its read arrived. */
-        for (i = 0; i < r->n_reads; i++) {
-            release(r, &r->reads[i], 0);
-        }
-        r->read_stats.lease_reads += r->n_reads;
-        r->n_reads = 0;
-        r->read_round_wanted = false;
-        return;
-    }
-    /* Step 3: a broadcast that started after a read and was acked by a
-     * majority proves we were still leader when the read arrived. */
+    lease = lease_holds(r, r->now);
     for (i = 0, k = 0; i < r->n_reads; i++) {
-        if (r->reads[i].seq <= r->read_acked) {
+        if (lease && !r->reads[i].confirm) {
+            /* §6.4.1: no other leader can have committed anything yet;
+             * every index here was taken after its read arrived. */
+            release(r, &r->reads[i], 0);
+            r->read_stats.lease_reads++;
+        } else if (r->reads[i].seq <= r->read_acked) {
+            /* Step 3: a broadcast that started after the read and was
+             * acked by a majority proves we still led when it arrived. */
             release(r, &r->reads[i], 0);
             r->read_stats.round_reads++;
         } else {
@@ -252,10 +250,11 @@ void raft_read_stats(const struct raft *r, struct raft_read_stats *out)
     *out = r->read_stats;
 }
 
-int raft_read_index(struct raft *r, raft_time now, uint64_t ctx)
+static int read_index(struct raft *r, raft_time now, uint64_t ctx,
+                      bool confirm)
 {
     struct raft_message *m;
-    if (r == NULL) {
+    if (r == NULL || (ctx & RAFT__READ_CONFIRM) != 0) {
         return RAFT_ERR_INVALID;
     }
     if (now > r->now) {
@@ -265,29 +264,42 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t ctx)
         if (r->role == RAFT_FOLLOWER && r->leader != 0) {
             /* Thesis §6.4: a follower asks the leader for its read index. */
             if (push(&r->freads, &r->n_freads, &r->cap_freads, ctx,
-                     r->leader, r->now) != 0) {
+                     r->leader, r->now, confirm) != 0) {
                 return RAFT_ERR_NOMEM;
             }
             m = raft__send(r, RAFT_MSG_READ_INDEX, r->leader, false);
             if (m != NULL) {
-                m->read_index.ctx = ctx;
+                m->read_index.ctx = ctx | (confirm ? RAFT__READ_CONFIRM : 0);
             }
         } else {
             raft__emit_read(r, ctx, 0, RAFT_ERR_NOT_LEADER);
         }
         return r->nomem;
     }
-    if (push_read(r, ctx, 0) != 0) {
+    if (push_read(r, ctx, 0, confirm) != 0) {
         return RAFT_ERR_NOMEM;
     }
     raft__reads_progress(r);
     return r->nomem;
 }
 
+int raft_read_index(struct raft *r, raft_time now, uint64_t ctx)
+{
+    return read_index(r, now, ctx, false);
+}
+
+int raft_read_index_confirm(struct raft *r, raft_time now, uint64_t ctx)
+{
+    return read_index(r, now, ctx, true);
+}
+
 void raft__recv_read_index(struct raft *r, const struct raft_message *m)
 {
     struct raft_message *resp;
-    if (r->role == RAFT_LEADER && push_read(r, m->read_index.ctx, m->from) == 0) {
+    /* The ctx goes back as it came, confirm bit included. */
+    if (r->role == RAFT_LEADER &&
+        push_read(r, m->read_index.ctx, m->from,
+                  (m->read_index.ctx & RAFT__READ_CONFIRM) != 0) == 0) {
         raft__reads_progress(r);
         return;
     }
@@ -301,12 +313,14 @@ void raft__recv_read_index(struct raft *r, const struct raft_message *m)
 void raft__recv_read_index_resp(struct raft *r, const struct raft_message *m)
 {
     size_t i;
+    uint64_t ctx = m->read_index_resp.ctx & ~RAFT__READ_CONFIRM;
     /* Each read is answered once: duplicates and answers to reads already
      * failed are dropped. */
     for (i = 0; i < r->n_freads; i++) {
-        if (r->freads[i].ctx == m->read_index_resp.ctx &&
-            r->freads[i].from == m->from) {
-            raft__emit_read(r, m->read_index_resp.ctx,
+        if (r->freads[i].ctx == ctx && r->freads[i].from == m->from &&
+            r->freads[i].confirm ==
+                ((m->read_index_resp.ctx & RAFT__READ_CONFIRM) != 0)) {
+            raft__emit_read(r, ctx,
                             m->read_index_resp.index,
                             m->read_index_resp.reject ? RAFT_ERR_NOT_LEADER
                                                       : 0);

@@ -321,6 +321,56 @@ START_TEST(test_lease_read_at_once)
 }
 END_TEST
 
+/* Reference: §6.4.1. raft_read_index_confirm is never answered from the
+ * lease, on the leader or forwarded by a follower: it proves that a quorum
+ * follows the leader now, which a lease does not. */
+START_TEST(test_lease_confirm_read)
+{
+    struct h h;
+    raft_index idx;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    renew(&h, 1);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, 1), 0);
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 2), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 1));
+    ck_assert_ptr_nonnull(find_read(&h, 1, 2));
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    h_settle(&h);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, 0);
+    ck_assert_uint_eq(find_read(&h, 1, 1)->index, idx);
+    /* Forwarded: the leader waits for a round, then answers. */
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[2].r, h.now, 3), 0);
+    h_pump(&h, 2);
+    h_deliver(&h);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_READ_INDEX_RESP, 1, 2), 0);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    h_settle(&h);
+    ck_assert_ptr_nonnull(find_read(&h, 2, 3));
+    ck_assert_int_eq(find_read(&h, 2, 3)->status, 0);
+    ck_assert_uint_eq(find_read(&h, 2, 3)->index, idx);
+    /* A quorum gone: a confirm read waits even while the lease holds. */
+    h_isolate(&h, 1, true);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, 4), 0);
+    h_settle(&h);
+    ck_assert_ptr_null(find_read(&h, 1, 4));
+    /* The top bit of ctx is the core's. */
+    ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 1ull << 63),
+                     RAFT_ERR_INVALID);
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[2].r, h.now, 1ull << 63),
+                     RAFT_ERR_INVALID);
+    ck_assert_uint_eq(stats(&h, 1).lease_reads, 1);
+    ck_assert_uint_eq(stats(&h, 1).round_reads, 2);
+    h_close(&h);
+}
+END_TEST
+
 /* Reference: §6.4.1 with §6.4 step 1. Acked heartbeats give no lease
  * before the leader has committed an entry of its term: until then it may
  * not know the latest commit index. */
@@ -674,6 +724,7 @@ static Suite *read_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("lease");
     tcase_add_test(tc, test_lease_read_at_once);
+    tcase_add_test(tc, test_lease_confirm_read);
     tcase_add_test(tc, test_lease_needs_noop);
     tcase_add_test(tc, test_lease_expiry);
     tcase_add_test(tc, test_lease_void_timeout_now);
