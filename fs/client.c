@@ -462,6 +462,8 @@ void fs__on_client_request(struct net_client_server *s,
         break;
     case NET_CLIENT_GET:
     case NET_CLIENT_LS:
+        raft_node_read_lease(d->node, on_read, c);
+        break;
     case NET_CLIENT_PUT:
     case NET_CLIENT_RM:
     case NET_CLIENT_MKDIR:

@@ -27,6 +27,7 @@ struct fs_config {
     char mount_options[512]; /* stale, root=, uid=, gid=, allow_other, ... */
     char cluster_id[64];     /* refuses peers and data dirs of others */
     bool join;               /* --join or --initial-state existing */
+    bool no_lease_reads;     /* every read index takes a heartbeat round */
     unsigned election_timeout_ms;
     unsigned heartbeat_ms;
     unsigned op_timeout_ms;

@@ -174,10 +174,13 @@ void fs__op_read(struct fs_op *op)
         return;
     }
     /* Thesis §6.4: the leader confirms it still leads (one heartbeat
-     * round shared by every read of this loop iteration), this node
-     * applies up to its commit index, then op->run reads LMDB. */
+     * round shared by every read of this loop iteration, or none while
+     * its lease holds, §6.4.1), this node applies up to its commit index,
+     * then op->run reads LMDB. An open for writing (op->quorum) takes the
+     * lease as its quorum check too: a quorum acknowledged the leader
+     * within the lease (under an election timeout). */
     op->in_driver = true;
-    raft_node_read(m->d->node, on_read, op);
+    raft_node_read_lease(m->d->node, on_read, op);
 }
 
 void fs__barrier_done(struct fs_mount *m)

@@ -189,6 +189,7 @@ static int start_node(struct fs_daemon *d, struct raft_load *l)
     ro.id = d->cfg.id;
     ro.seed = seed(d->cfg.id);
     ro.election_timeout = d->cfg.election_timeout_ms;
+    ro.lease_reads = !d->cfg.no_lease_reads;
     ro.heartbeat_interval = d->cfg.heartbeat_ms;
     ro.pre_vote = true;
     ro.check_quorum = true;

@@ -22,7 +22,8 @@ static void clear_env(void)
         "RAFTFS_ID", "RAFTFS_PEERS", "RAFTFS_DATA_DIR", "RAFTFS_CLIENT_ADDR",
         "RAFTFS_MOUNT", "RAFTFS_CONFIG", "RAFTFS_HEARTBEAT_MS",
         "RAFTFS_ELECTION_TIMEOUT_MS", "RAFTFS_LOG_LEVEL", "RAFTFS_JOIN",
-        "RAFTFS_INITIAL_STATE", "RAFTFS_CLUSTER_ID", "RAFTFS_MAX_VALUE_SIZE"};
+        "RAFTFS_INITIAL_STATE", "RAFTFS_CLUSTER_ID", "RAFTFS_MAX_VALUE_SIZE",
+        "RAFTFS_NO_LEASE_READS"};
     size_t i;
     for (i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         unsetenv(vars[i]);
@@ -42,6 +43,7 @@ START_TEST(test_single_node_default)
     ck_assert_str_eq(c.client_addr, FS_DEFAULT_CLIENT_ADDR);
     ck_assert_str_eq(c.data_dir, "/tmp/x");
     ck_assert(!c.join);
+    ck_assert(!c.no_lease_reads);
     ck_assert_uint_eq(c.max_value_size, 1u << 20);
     ck_assert_uint_eq(c.election_timeout_ms, 1000);
 }
@@ -54,9 +56,11 @@ START_TEST(test_flags)
                     "--peers=1=127.0.0.1:9001,2=127.0.0.1:9002",
                     "--data-dir", "/d", "--client-addr", "127.0.0.1:9100",
                     "--join", "--election-timeout-ms", "400",
-                    "--heartbeat-ms=40", "--log-level", "debug", NULL};
+                    "--heartbeat-ms=40", "--log-level", "debug",
+                    "--no-lease-reads", NULL};
     clear_env();
-    ck_assert_int_eq(load(&c, 14, argv), 0);
+    ck_assert_int_eq(load(&c, 15, argv), 0);
+    ck_assert(c.no_lease_reads);
     ck_assert_uint_eq(c.id, 2);
     ck_assert_uint_eq(c.n_peers, 2);
     ck_assert_str_eq(fs_config_self_addr(&c), "127.0.0.1:9002");
