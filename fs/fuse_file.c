@@ -291,16 +291,13 @@ void fs__ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     op->mode = mode;
     if ((fi->flags & O_EXCL) == 0) {
         /* The kernel sends CREATE only after a LOOKUP found no such name
-         * (a read-index round, which also checked the quorum): defer it.
-         * A stale mount's lookup had no round: check the quorum now, so
-         * that `echo v > k` still fails up front without one. */
+         * (linearizably): defer it. That lookup may have been answered
+         * from the leader's lease (or locally, on a stale mount), so the
+         * quorum check of an open for writing is a round here, and
+         * `echo v > k` fails up front without a quorum. */
         op->quorum = true;
         op->run = run_create_pending;
-        if (m->opts.stale) {
-            fs__op_read(op);
-        } else {
-            run_create_pending(op);
-        }
+        fs__op_read(op);
         return;
     }
     op->done = create_done;

@@ -176,11 +176,17 @@ void fs__op_read(struct fs_op *op)
     /* Thesis §6.4: the leader confirms it still leads (one heartbeat
      * round shared by every read of this loop iteration, or none while
      * its lease holds, §6.4.1), this node applies up to its commit index,
-     * then op->run reads LMDB. An open for writing (op->quorum) takes the
-     * lease as its quorum check too: a quorum acknowledged the leader
-     * within the lease (under an election timeout). */
+     * then op->run reads LMDB. An open for writing (op->quorum) always
+     * takes the round: it answers "can this node reach a quorum now?",
+     * and a lease outlives a lost quorum by up to 0.9 election timeouts,
+     * long enough for `echo v > k` to pass its open and lose the write at
+     * a close whose error bash ignores. */
     op->in_driver = true;
-    raft_node_read_lease(m->d->node, on_read, op);
+    if (op->quorum) {
+        raft_node_read(m->d->node, on_read, op);
+    } else {
+        raft_node_read_lease(m->d->node, on_read, op);
+    }
 }
 
 void fs__barrier_done(struct fs_mount *m)
