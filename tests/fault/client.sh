@@ -131,6 +131,11 @@ ft_worker() {
             ft_op_ctl "$node" "$r" "$k" "w$w.$seq" "$errf"
         fi
         t1=${EPOCHREALTIME/./}
+        if [ "$via" = fuse ] && ! mountpoint -q "$FT_DIR/mnt/$node"; then
+            # Unmounted while the op ran (a nemesis stopped the node): it
+            # may have gone to the bare mountpoint instead of the cluster.
+            res=unknown out=-
+        fi
         if [ "$via" = fuse ] && [ "$kind" = x ]; then
             ft_record_excl_create >> "$hist"
         else
