@@ -1,5 +1,5 @@
 /* The write path: a batch of persist/apply/compact operations performed in
- * one LMDB write transaction and made durable with one commit. */
+ * one LMDB write transaction plus one WAL write, each synced once. */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -7,18 +7,39 @@
 #include "internal.h"
 
 /*
- * Why one transaction: raft.h's contract step 2 wants the snapshot install,
- * the hard state and the entries durable in that order; doing them all in
- * one LMDB transaction makes them atomic as well, so a crash leaves either
- * the whole batch or none of it. The node driver collects everything the
- * core produced while the previous batch was syncing into the next batch,
- * so one commit (2 fdatasyncs, see env.c) serves every entry of every
- * proposal in it.
+ * What a batch costs, and in what order it becomes durable.
  *
- * Applying in the same transaction as appending is safe: committed entries
- * are durable on a majority already (or in this very batch), and the fsm
- * stores its applied index in this transaction, so nothing is applied twice
- * and a lost apply-only commit is redone from the log at the next start.
+ * The entries go to the WAL (wal.h): one pwrite into a preallocated
+ * segment and ONE fdatasync. Everything else (snapshot install, hard state,
+ * applies, the compaction mark) goes into one LMDB transaction, committed
+ * only when it changed something: an append-only batch touches no LMDB page
+ * and costs exactly the WAL's sync.
+ *
+ * Order. raft.h's contract step 2 wants the install, the hard state and the
+ * entries durable in that order. So when the transaction holds an install,
+ * a changed hard state or a lowered compaction mark, it is committed AND
+ * made durable (mdb_env_sync) before the WAL write starts; the entries
+ * become durable after it. A crash in between leaves the install / the new
+ * term without the entries, which is a state the contract allows (the same
+ * as a crash before the entries' update); never entries of a term newer
+ * than the stored term, nor entries that an install has since discarded
+ * (the install's "dead" mark is durable before any later record exists).
+ * Room in the WAL is reserved (a new segment created if needed) BEFORE the
+ * LMDB commit, so a full disk aborts the whole batch with -ENOSPC.
+ *
+ * Applies and compaction need no durability (store.h): their commit uses
+ * MDB_NOMETASYNC's one fdatasync and is not followed by mdb_env_sync.
+ * Applying in the same transaction as other changes is safe: raft.h only
+ * hands over committed entries that are durable here (in the WAL from an
+ * earlier batch), and the fsm stores its applied index in this transaction,
+ * so nothing is applied twice and a lost apply-only commit is redone from
+ * the log at the next start. (A batch that applies entries it appends
+ * itself - the store API allows it, raft.h never does it - applies them in
+ * a second transaction after the WAL write: applies_late.) WAL segments are deleted (store__wal_gc) only
+ * up to min(compaction mark, snapshot index) - the snapshot's metadata is
+ * always durable (store_snapshot_take and installs sync it) - so an apply
+ * or compaction commit lost in a power failure never loses an entry that is
+ * still needed.
  */
 
 void store_batch_init(struct store_batch *b)
@@ -167,12 +188,169 @@ static int apply(struct store *s, MDB_txn *txn, const struct store_op *op,
     return 0;
 }
 
+/* What the batch does besides its LMDB transaction. */
+struct plan {
+    const struct raft_entry **ents; /* to write to the WAL, in order */
+    size_t n, cap;
+    bool sync;      /* report synced: log/hard-state/snapshot changes */
+    bool lmdb;      /* the txn changed something: commit it */
+    bool lmdb_sync; /* ... and make it durable before the WAL write */
+    bool install;   /* the WAL's index is reset */
+    bool late;      /* apply in a second txn, after the WAL write */
+    raft_index durable; /* last entry durable before this batch */
+    bool marks;     /* the WAL marks changed */
+    raft_index compacted;
+    uint64_t dead;
+    struct raft_snapshot_meta snap; /* as of the end of the batch */
+    raft_term hs_term;
+    raft_id hs_vote;
+    /* The log as it will be: empty, or first..last. */
+    bool empty;
+    raft_index first, last;
+    raft_term last_term;
+};
+
+static int plan_push(struct plan *pl, const struct raft_entry *e)
+{
+    if (pl->n == pl->cap) {
+        size_t cap = pl->cap == 0 ? 64 : pl->cap * 2;
+        const struct raft_entry **v = realloc(pl->ents, cap * sizeof *v);
+        if (v == NULL) {
+            return -ENOMEM;
+        }
+        pl->ents = v;
+        pl->cap = cap;
+    }
+    pl->ents[pl->n++] = e;
+    return 0;
+}
+
+static int plan_init(struct store *s, MDB_txn *txn, struct plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    int rv = store__meta_snap_get(s, txn, &pl->snap);
+    if (rv == 0) {
+        rv = store__meta_wal_get(s, txn, &pl->compacted, &pl->dead);
+    }
+    if (rv == 0) {
+        rv = store__meta_hard_get(s, txn, &pl->hs_term, &pl->hs_vote);
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    store__wal_bounds(&s->wal, &pl->first, &pl->last);
+    pl->empty = pl->last == 0;
+    pl->durable = pl->empty ? pl->snap.index : pl->last;
+    if (!pl->empty) {
+        rv = store__wal_term(&s->wal, pl->last, &pl->last_term);
+    }
+    return rv;
+}
+
+/* raft.h hands over for apply only entries durable here already, but the
+ * store API also takes entries appended in the same batch: those must be
+ * applied only once they are durable (a crash must never leave the applied
+ * index past the log), so they go in a second transaction after the WAL
+ * write. */
+static bool applies_late(const struct store_batch *b, raft_index durable)
+{
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const struct store_op *op = &b->ops[i];
+        if (op->kind == STORE_OP_APPLY &&
+            op->entries[op->n - 1].index > durable) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The second transaction of a batch with late applies. */
+static int run_late(struct store *s, const struct store_batch *b,
+                    struct store_write_result *r)
+{
+    MDB_txn *txn;
+    size_t k = 0;
+    int rv = 0;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0) {
+        return store__lmdb_err(rc);
+    }
+    for (size_t i = 0; i < b->n_ops && rv == 0; i++) {
+        const struct store_op *op = &b->ops[i];
+        if (op->kind == STORE_OP_APPLY) {
+            rv = apply(s, txn, op, r->results + k);
+            k += op->n;
+        }
+    }
+    if (rv != 0) {
+        mdb_txn_abort(txn);
+        return rv;
+    }
+    r->applied = store__applied(s, txn);
+    rc = mdb_txn_commit(txn);
+    return store__lmdb_err(rc);
+}
+
+/* Checks an append against the log as the batch left it so far (the old
+ * rules: contiguous, no gap after the last entry or, in an empty log, after
+ * the snapshot), and records it. */
+static int plan_append(struct plan *pl, const struct store_op *op)
+{
+    const struct raft_entry *e = op->entries;
+    for (size_t i = 1; i < op->n; i++) {
+        if (e[i].index != e[0].index + i) {
+            return STORE_ERR_GAP;
+        }
+    }
+    raft_index base = pl->empty ? pl->snap.index : pl->last;
+    if (e[0].index > base + 1 || e[0].index == 0) {
+        return STORE_ERR_GAP;
+    }
+    if (e[0].index <= pl->compacted) {
+        /* Rewriting below the compaction mark (never done by raft.h's
+         * core: those entries are committed): lower the mark first, or a
+         * restart would hide the new entries. */
+        pl->compacted = e[0].index - 1;
+        pl->marks = true;
+        pl->lmdb_sync = true;
+    }
+    for (size_t i = 0; i < op->n; i++) {
+        int rv = plan_push(pl, &e[i]);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    if (pl->empty || e[0].index < pl->first) {
+        pl->first = e[0].index;
+    }
+    pl->empty = false;
+    pl->last = e[op->n - 1].index;
+    pl->last_term = e[op->n - 1].term;
+    return 0;
+}
+
+static void plan_compact(struct plan *pl, raft_index to)
+{
+    if (to > pl->compacted) {
+        pl->compacted = to;
+        pl->marks = true;
+    }
+    if (!pl->empty && to >= pl->first) {
+        if (to >= pl->last) {
+            pl->empty = true;
+        } else {
+            pl->first = to + 1;
+        }
+    }
+}
+
 static int run(struct store *s, MDB_txn *txn, const struct store_batch *b,
-               struct store_write_result *r, bool *sync)
+               struct store_write_result *r, struct plan *pl)
 {
     size_t k = 0;
     raft_index early = 0; /* chunks of this snapshot were written early */
-    int rv = 0;
+    int rv = plan_init(s, txn, pl);
+    pl->late = rv == 0 && applies_late(b, pl->durable);
     for (size_t i = 0; i < b->n_ops && rv == 0; i++) {
         const struct store_op *op = &b->ops[i];
         switch (op->kind) {
@@ -190,57 +368,83 @@ static int run(struct store *s, MDB_txn *txn, const struct store_batch *b,
             if (rv == 0) {
                 rv = store__snap_install(s, txn, &op->snap);
             }
-            *sync = true;
+            /* Thesis §5.3 (Figure 5.3, InstallSnapshot step 7): the whole
+             * log is discarded: every WAL record written so far is dead,
+             * and entries of this batch before the install never get
+             * written. */
+            pl->n = 0;
+            pl->install = true;
+            pl->empty = true;
+            pl->snap = op->snap;
+            pl->compacted = op->snap.index;
+            pl->dead = store__wal_last_bseq(&s->wal);
+            pl->marks = true;
+            pl->lmdb = true;
+            pl->lmdb_sync = true;
+            pl->sync = true;
             break;
         case STORE_OP_CHUNK:
             if (op->snap.index != early) {
                 rv = store__snap_chunk(s, op);
             }
-            *sync = true;
+            pl->sync = true;
             break;
         case STORE_OP_HARD_STATE:
-            rv = store__meta_hard_put(s, txn, op->term, op->vote);
-            *sync = true;
+            /* Unchanged: nothing to write, nothing to sync. */
+            if (op->term != pl->hs_term || op->vote != pl->hs_vote) {
+                rv = store__meta_hard_put(s, txn, op->term, op->vote);
+                pl->hs_term = op->term;
+                pl->hs_vote = op->vote;
+                pl->lmdb = true;
+                pl->lmdb_sync = true;
+            }
+            pl->sync = true;
             break;
         case STORE_OP_APPEND:
-            rv = store__log_append(s, txn, op->entries, op->n);
-            *sync = true;
+            rv = plan_append(pl, op);
+            pl->sync = true;
             break;
         case STORE_OP_APPLY:
-            rv = apply(s, txn, op, r->results + k);
-            k += op->n;
+            if (!pl->late) {
+                rv = apply(s, txn, op, r->results + k);
+                k += op->n;
+                pl->lmdb = true;
+            }
             break;
         case STORE_OP_COMPACT:
-            rv = store__log_compact(s, txn, op->index);
+            plan_compact(pl, op->index);
             break;
         default:
             rv = -EINVAL;
         }
     }
+    if (rv == 0 && pl->marks) {
+        rv = store__meta_wal_put(s, txn, pl->compacted, pl->dead);
+        pl->lmdb = true;
+    }
     if (rv != 0) {
         return rv;
     }
-    rv = store__log_last(s, txn, &r->last_index, &r->last_term);
-    if (rv == 0) {
-        struct raft_snapshot_meta m;
-        rv = store__meta_snap_get(s, txn, &m);
-        if (rv == 0 && m.index > r->last_index) {
-            r->last_index = m.index; /* empty log after an install */
-            r->last_term = m.term;
-        }
+    if (pl->empty) {
+        r->last_index = pl->snap.index; /* empty log: the snapshot's */
+        r->last_term = pl->snap.term;
+    } else {
+        r->last_index = pl->last;
+        r->last_term = pl->last_term;
     }
     r->applied = store__applied(s, txn);
-    return rv;
+    return 0;
 }
 
 int store_write(struct store *s, const struct store_batch *b,
                 struct store_write_result *r)
 {
     MDB_txn *txn;
-    bool sync = false;
+    struct plan pl;
     int rv;
 
     memset(r, 0, sizeof *r);
+    memset(&pl, 0, sizeof pl);
     if (b->n_apply > 0) {
         r->results = calloc(b->n_apply, sizeof *r->results);
         if (r->results == NULL) {
@@ -253,34 +457,70 @@ int store_write(struct store *s, const struct store_batch *b,
         rv = store__lmdb_err(rc);
         goto err;
     }
-    rv = run(s, txn, b, r, &sync);
-    if (rv != 0) {
+    rv = run(s, txn, b, r, &pl);
+    if (rv == 0 && pl.n > 0) {
+        /* Before anything commits: a full disk fails the whole batch. */
+        rv = store__wal_reserve(&s->wal, store__wal_bytes(pl.ents, pl.n));
+    }
+    if (rv != 0 || !pl.lmdb) {
         mdb_txn_abort(txn);
-        goto err;
+        if (rv != 0) {
+            goto err;
+        }
+    } else {
+        rc = mdb_txn_commit(txn);
+        if (rc != 0) {
+            rv = store__lmdb_err(rc);
+            goto err;
+        }
     }
-    rc = mdb_txn_commit(txn);
-    if (rc != 0) {
-        rv = store__lmdb_err(rc);
-        goto err;
-    }
-    if (sync) {
-        /* MDB_NOMETASYNC left the meta page unsynced: make it durable. */
+    if (pl.lmdb_sync) {
+        /* Install / hard state durable before the entries (see above).
+         * MDB_NOMETASYNC left the meta page unsynced: sync it. */
         rc = mdb_env_sync(s->env, 1);
         if (rc != 0) {
             rv = store__lmdb_err(rc);
             goto err;
         }
         s->n_syncs++;
-        r->synced = true;
     }
+    if (pl.install) {
+        store__wal_reset(&s->wal);
+    }
+    if (pl.n > 0) {
+        rv = store__wal_write(&s->wal, pl.ents, pl.n);
+        if (rv == 0) {
+            s->n_syncs++;
+        }
+    }
+    if (pl.marks) {
+        store__wal_compact(&s->wal, pl.compacted);
+    }
+    if (rv == 0 && pl.late) {
+        /* The entries are durable: a failure here (-ENOSPC included)
+         * leaves them stored, unapplied; they are applied again later. */
+        rv = run_late(s, b, r);
+    }
+    if (rv != 0) {
+        goto err;
+    }
+    r->synced = pl.sync;
     for (size_t i = 0; i < b->n_ops; i++) {
         if (b->ops[i].kind == STORE_OP_INSTALL) {
             /* Best effort: store__snap_recover finishes it at next open. */
             store__snap_installed(s, &b->ops[i].snap);
         }
     }
+    if (pl.marks) {
+        /* Best effort too: retried after the next compaction or open. */
+        raft_index upto =
+            pl.compacted < pl.snap.index ? pl.compacted : pl.snap.index;
+        store__wal_gc(&s->wal, upto, pl.dead);
+    }
+    free(pl.ents);
     return 0;
 err:
+    free(pl.ents);
     store_write_result_close(r);
     return rv;
 }

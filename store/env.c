@@ -1,5 +1,6 @@
-/* Opening, validating and closing the store's LMDB environment. */
+/* Opening, validating and closing the store's LMDB environment and WAL. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -34,11 +35,14 @@
  *                   batch durable by calling mdb_env_sync(env, 1) after the
  *                   commit, which fdatasyncs the meta page.
  *
- * So a durable batch costs 2 fdatasyncs (data pages, then the meta page:
- * the ordering is what makes LMDB crash-safe), the same as LMDB's default
- * mode, and an apply/compact-only batch costs 1 and never risks corruption.
- * We do not use MDB_NOSYNC or MDB_WRITEMAP|MDB_MAPASYNC: those can corrupt
- * the environment on power loss.
+ * So a durable LMDB commit costs 2 fdatasyncs (data pages, then the meta
+ * page: the ordering is what makes LMDB crash-safe), the same as LMDB's
+ * default mode, and an apply/compact-only commit costs 1 and never risks
+ * corruption. We do not use MDB_NOSYNC or MDB_WRITEMAP|MDB_MAPASYNC: those
+ * can corrupt the environment on power loss. That is why the Raft log is
+ * not in LMDB (format 2): appending entries is one pwrite + one fdatasync
+ * of a preallocated WAL segment (wal.h), and LMDB is made durable only for
+ * the rare batches that change the hard state or install a snapshot.
  */
 
 static const char *err_text(int rv)
@@ -149,6 +153,15 @@ static int check_identity(struct store *s, MDB_txn *txn, MDB_dbi meta,
                            s->dir);
     }
     uint32_t format = store__get_be32(v.mv_data);
+    if (format == 1) {
+        return store__fail(s, STORE_ERR_FORMAT,
+                           "%s: on-disk format version 1 (Raft log in "
+                           "LMDB), this program reads only version %u (Raft "
+                           "log in WAL segments); there is no in-place "
+                           "upgrade: remove the member, wipe this directory "
+                           "and add it back so it gets a snapshot",
+                           s->dir, STORE_FORMAT_VERSION);
+    }
     if (format != STORE_FORMAT_VERSION) {
         return store__fail(s, STORE_ERR_FORMAT,
                            "%s: on-disk format version %u, this program "
@@ -303,9 +316,6 @@ static int init_txn(struct store *s, const struct store_options *o, bool fresh)
     }
     int rv;
     rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
-    if (rc == 0) {
-        rc = mdb_dbi_open(txn, "log", MDB_CREATE, &s->log);
-    }
     if (rc != 0) {
         rv = store__fail(s, store__lmdb_err(rc), "%s: open DBIs: %s", s->dir,
                          mdb_strerror(rc));
@@ -358,6 +368,54 @@ err:
     return rv;
 }
 
+/* True if the data dir holds WAL segments. */
+static bool has_wal(const struct store *s)
+{
+    bool found = false;
+    DIR *d = opendir(s->dir);
+    if (d == NULL) {
+        return false;
+    }
+    struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL) {
+        found = strncmp(de->d_name, "wal-", 4) == 0;
+    }
+    closedir(d);
+    return found;
+}
+
+/* Opens and recovers the WAL with the marks recorded in "meta", then
+ * deletes what an interrupted compaction or install left behind. */
+static int open_wal(struct store *s, size_t seg_size)
+{
+    MDB_txn *txn;
+    raft_index compacted;
+    uint64_t dead;
+    struct raft_snapshot_meta m;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        return store__fail(s, store__lmdb_err(rc), "%s: begin: %s", s->dir,
+                           mdb_strerror(rc));
+    }
+    int rv = store__meta_wal_get(s, txn, &compacted, &dead);
+    if (rv == 0) {
+        rv = store__meta_snap_get(s, txn, &m);
+    }
+    mdb_txn_abort(txn);
+    if (rv != 0) {
+        return store__fail(s, rv, "%s: reading the WAL marks: %s", s->dir,
+                           store_strerror(rv));
+    }
+    rv = store__wal_open(&s->wal, s->lock_fd, s->dir, seg_size, compacted,
+                         dead, s->errmsg, sizeof s->errmsg);
+    if (rv != 0) {
+        return rv;
+    }
+    s->wal_open = true;
+    store__wal_gc(&s->wal, compacted < m.index ? compacted : m.index, dead);
+    return 0;
+}
+
 int store_open(struct store *s, const struct store_options *o)
 {
     char path[PATH_MAX];
@@ -400,6 +458,15 @@ int store_open(struct store *s, const struct store_options *o)
         }
     }
 
+    if (fresh && has_wal(s)) {
+        /* WAL segments without the LMDB metadata they belong with. */
+        rv = store__fail(s, STORE_ERR_NOT_RAFTFS,
+                         "%s: WAL segments (wal-*) but no store metadata in "
+                         "data.mdb: not opening a half store",
+                         s->dir);
+        goto err_lock;
+    }
+
     int rc = mdb_env_create(&s->env);
     if (rc == 0) {
         rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
@@ -428,6 +495,10 @@ int store_open(struct store *s, const struct store_options *o)
     if (rv != 0) {
         goto err_fsm;
     }
+    rv = open_wal(s, o->wal_segment_size);
+    if (rv != 0) {
+        goto err_fsm;
+    }
     s->errmsg[0] = '\0';
     return 0;
 
@@ -449,6 +520,10 @@ err_dir:
 
 void store_close(struct store *s)
 {
+    if (s->wal_open) {
+        store__wal_close(&s->wal);
+        s->wal_open = false;
+    }
     store__fsm_close(&s->fsm);
     if (s->env != NULL) {
         mdb_env_close(s->env);

@@ -1,4 +1,5 @@
-/* Internals of store/ shared by env.c, meta.c, log.c, batch.c, snapfile.c. */
+/* Internals of store/ shared by env.c, meta.c, log.c, batch.c, snapfile.c,
+ * wal.c. */
 #ifndef STORE_INTERNAL_H
 #define STORE_INTERNAL_H
 
@@ -81,25 +82,16 @@ int store__meta_conf_put(struct store *s, MDB_txn *txn, raft_index index,
 size_t store__config_encode(const struct raft_config *c, uint8_t *buf);
 int store__config_decode(const void *buf, size_t len, struct raft_config *c);
 
-/* log.c: the "log" DBI, in the caller's txn. */
+/* The WAL's marks in the "meta" DBI (wal.h); 0, 0 when absent. */
+int store__meta_wal_get(struct store *s, MDB_txn *txn, raft_index *compacted,
+                        uint64_t *dead);
+int store__meta_wal_put(struct store *s, MDB_txn *txn, raft_index compacted,
+                        uint64_t dead);
 
-/* Last stored index (0 if none) and its term; first stored index (0 if
- * none). */
-int store__log_last(struct store *s, MDB_txn *txn, raft_index *index,
-                    raft_term *term);
-int store__log_first(struct store *s, MDB_txn *txn, raft_index *index);
-/* Term of a stored entry; -ENOENT if not stored. */
-int store__log_term(struct store *s, MDB_txn *txn, raft_index index,
-                    raft_term *term);
-/* Deletes stored entries >= from. */
-int store__log_truncate(struct store *s, MDB_txn *txn, raft_index from);
-/* Deletes stored entries <= to. */
-int store__log_compact(struct store *s, MDB_txn *txn, raft_index to);
-/* Deletes every stored entry. */
-int store__log_reset(struct store *s, MDB_txn *txn);
-/* Truncates at e[0].index and appends e[0..n) (contiguous). */
-int store__log_append(struct store *s, MDB_txn *txn, const struct raft_entry *e,
-                      size_t n);
+/* log.c: the log as the rest of store/ sees it (the WAL's index, with the
+ * snapshot for an empty log). Term of a stored entry; -ENOENT if not
+ * stored. */
+int store__log_term(struct store *s, raft_index index, raft_term *term);
 
 /* batch.c / snapfile.c */
 raft_index store__applied(struct store *s, MDB_txn *txn);
@@ -108,8 +100,9 @@ void store__path(const struct store *s, char *buf, const char *name);
 /* Writes a chunk into snapshot.recv-<index> (offset 0 starts it over) and
  * fdatasyncs it. */
 int store__snap_chunk(struct store *s, const struct store_op *op);
-/* Restores the state machine from snapshot.recv-<index> and resets the
- * log, in txn. */
+/* Restores the state machine from snapshot.recv-<index> and records the
+ * snapshot (and the WAL's marks: the log is discarded), in txn. The caller
+ * resets the WAL's index once txn is durable. */
 int store__snap_install(struct store *s, MDB_txn *txn,
                         const struct raft_snapshot_meta *m);
 /* After the install's txn is durable: the received file becomes the current

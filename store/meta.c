@@ -17,6 +17,12 @@
  *             +--------------+-------------+-------------+--------------+
  *             the current snapshot (its file is snapshot-<index>)
  *
+ *   "wal"  -> +------------------+-------------+
+ *             | u64 BE compacted | u64 BE dead |   the WAL's marks (wal.h):
+ *             +------------------+-------------+   entries <= compacted are
+ *             not in the log; WAL batches with bseq <= dead were discarded
+ *             by a snapshot install. Absent: 0, 0.
+ *
  *   "conf" -> +--------------+--------------+
  *             | u64 BE index | config bytes |  the last applied CONFIG
  *             +--------------+--------------+  entry: a snapshot's config
@@ -163,6 +169,33 @@ int store__meta_snap_put(struct store *s, MDB_txn *txn,
     store__put_be64(b + 16, m->size);
     size_t n = store__config_encode(&m->config, b + 24);
     return put(s, txn, "snap", b, 24 + n);
+}
+
+int store__meta_wal_get(struct store *s, MDB_txn *txn, raft_index *compacted,
+                        uint64_t *dead)
+{
+    MDB_val v;
+    *compacted = 0;
+    *dead = 0;
+    int rv = get(s, txn, "wal", &v);
+    if (rv != 0) {
+        return rv > 0 ? 0 : rv;
+    }
+    if (v.mv_size != 16) {
+        return STORE_ERR_CORRUPT;
+    }
+    *compacted = store__get_be64(v.mv_data);
+    *dead = store__get_be64((uint8_t *)v.mv_data + 8);
+    return 0;
+}
+
+int store__meta_wal_put(struct store *s, MDB_txn *txn, raft_index compacted,
+                        uint64_t dead)
+{
+    uint8_t b[16];
+    store__put_be64(b, compacted);
+    store__put_be64(b + 8, dead);
+    return put(s, txn, "wal", b, sizeof b);
 }
 
 int store__meta_conf_get(struct store *s, MDB_txn *txn, raft_index *index,

@@ -28,7 +28,8 @@
  * record "snap" in a synced txn. A crash before the txn leaves a file whose
  * index is not the recorded one: removed at next open. install: the fsm
  * restores from snapshot.recv-<index> inside the batch's txn, which also
- * resets the log and records "snap"; after the commit, that file is renamed
+ * discards the log (the WAL's marks) and records "snap"; after the commit
+ * (synced), that file is renamed
  * to its final name. A crash in between is finished at the next open
  * (store__snap_recover).
  */
@@ -129,11 +130,9 @@ int store__snap_install(struct store *s, MDB_txn *txn,
         return STORE_ERR_CORRUPT; /* not the snapshot the leader announced */
     }
     /* Thesis §5.3 (Figure 5.3, InstallSnapshot step 7): the whole log is
-     * discarded; the snapshot's index/term/config take its place. */
-    rv = store__log_reset(s, txn);
-    if (rv == 0) {
-        rv = store__meta_snap_put(s, txn, m);
-    }
+     * discarded (batch.c records the WAL's marks in this txn); the
+     * snapshot's index/term/config take its place. */
+    rv = store__meta_snap_put(s, txn, m);
     if (rv == 0) {
         rv = store__meta_conf_put(s, txn, m->index, &m->config);
     }
@@ -201,7 +200,11 @@ int store_snapshot_take(struct store *s, struct raft_snapshot_meta *out)
         *out = cur; /* nothing applied since: the current one is it */
         goto abort;
     }
-    rv = store__log_term(s, txn, applied, &m.term);
+    /* The applied entry is still in the log (compaction stops at the
+     * snapshot); the fsm's own record of its term is the fallback. */
+    if (store__log_term(s, applied, &m.term) != 0) {
+        m.term = store__fsm_applied_term(&s->fsm, txn);
+    }
     if (rv == 0) {
         rv = store__meta_conf_get(s, txn, &conf_index, &m.config);
     }

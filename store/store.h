@@ -1,5 +1,6 @@
-/* Public API of store/: one LMDB environment holding the Raft log, the hard
- * state, snapshot metadata and the filesystem state machine. */
+/* Public API of store/: the Raft log in a write-ahead log of our own, and
+ * one LMDB environment holding the hard state, snapshot metadata and the
+ * filesystem state machine. */
 #ifndef STORE_H
 #define STORE_H
 
@@ -9,8 +10,8 @@
  *
  *  - env.c/meta.c/log.c/batch.c/snapfile.c ("storelog") own the MDB_env (one
  *    environment in the data directory: data.mdb + lock.mdb, maxdbs
- *    STORE_MAX_DBS, configurable map size) and the named DBIs "meta" and
- *    "log".
+ *    STORE_MAX_DBS, configurable map size) and the named DBI "meta"; wal.c
+ *    (also storelog) owns the Raft log's WAL segments (wal-*).
  *  - fsm*.c, cmd.c, snapshot.c ("fsm") own the DBIs "fsm", "inode",
  *    "dirent", "data" and expose in fsm.h:
  *      store__fsm_open(f, txn)    open/create its DBIs inside the first write
@@ -40,12 +41,7 @@
  * ON-DISK LAYOUT (storelog's part; the fsm's DBIs are drawn in fsm.h and
  * snapshot.c). All integers big-endian unless said otherwise.
  *
- *   "log"   key   +--------------+
- *                 | u64 index    |   memcmp order == numeric order
- *                 +--------------+
- *           value +-------------+---------+-----------------------------+
- *                 | u64 term    | u8 type | data (value size - 9 bytes) |
- *                 +-------------+---------+-----------------------------+
+ *   wal-<16 hex digits>  the Raft log: WAL segment files, drawn in wal.h
  *
  *   "meta"  "format"  -> u32 STORE_FORMAT_VERSION
  *           "cluster" -> cluster id bytes (no NUL)
@@ -55,15 +51,18 @@
  *           "conf"    -> u64 index | config bytes  (last applied CONFIG)
  *   config bytes: raft.h's little-endian configuration encoding.
  *
- * Durability: MDB_NOTLS | MDB_NOMETASYNC, plus mdb_env_sync(env, 1) after
- * every commit that holds log, hard-state or snapshot changes: 2 fdatasyncs
- * per durable batch, 1 per apply/compact-only batch (env.c explains why).
+ * Durability (batch.c explains the order): a batch that appends entries
+ * costs one fdatasync of the active WAL segment; one that also changes the
+ * hard state or installs a snapshot first commits LMDB and makes it durable
+ * (mdb_env_sync: 2 fdatasyncs), then writes the WAL. Apply/compact-only
+ * batches cost one LMDB commit (1 fdatasync, MDB_NOMETASYNC, env.c).
  *
  * Threads. The environment is opened with MDB_NOTLS: read transactions are
  * not bound to a thread, so the loop thread may run short read transactions
  * (every read call below opens and closes its own) while ONE writer thread
  * runs store_write / store_snapshot_take (the node driver serializes them on
- * the libuv thread pool). store_open and store_close run alone.
+ * the libuv thread pool). The log reads take the WAL's mutex (never held
+ * across a sync). store_open and store_close run alone.
  */
 
 #include <lmdb.h>
@@ -72,6 +71,7 @@
 #include <stdint.h>
 
 #include "raft.h"
+#include "wal.h"
 
 /* Domain errors (negative, outside the errno range and the RAFT_ERR_* range).
  * CORRUPT and VERSION have fixed values shared with store/cmd.h. */
@@ -105,8 +105,9 @@ const char *store_strerror(int rv);
 /* The state machine (struct store_fsm, struct store_apply_result, reads). */
 #include "fsm.h"
 
-/* The on-disk format this code writes and the only one it opens. */
-#define STORE_FORMAT_VERSION 1u
+/* The on-disk format this code writes and the only one it opens.
+ * 1: the Raft log in the LMDB DBI "log". 2: the Raft log in WAL segments. */
+#define STORE_FORMAT_VERSION 2u
 #define STORE_MAX_DBS 16
 #define STORE_DEFAULT_MAP_SIZE ((size_t)1 << 30)  /* 1 GiB */
 #define STORE_DEFAULT_MAX_VALUE ((size_t)1 << 20) /* 1 MiB */
@@ -120,6 +121,7 @@ struct store_options {
     size_t max_value;       /* largest file value; 0: 1 MiB */
     const char *cluster_id; /* 1..STORE_CLUSTER_MAX bytes, NUL-terminated */
     raft_id node_id;        /* != 0 */
+    size_t wal_segment_size; /* WAL segment bytes; 0: 8 MiB (tests: small) */
 };
 
 /* Fills o with defaults: create false, default sizes, no dir/cluster/node. */
@@ -128,14 +130,15 @@ void store_options_default(struct store_options *o);
 struct store {
     MDB_env *env;
     MDB_dbi meta; /* node metadata, hard state, snapshot metadata */
-    MDB_dbi log;  /* Raft log: u64 BE index -> entry, see log.c */
     int lock_fd;  /* the data dir, flock'ed: one process per data dir */
+    struct store_wal wal; /* the Raft log (wal.h); valid while open */
+    bool wal_open;
     char *dir;    /* owned */
     size_t map_size;
     size_t max_value;
     raft_id node_id;
     struct store_fsm fsm;
-    uint64_t n_syncs; /* explicit mdb_env_sync calls (statistics) */
+    uint64_t n_syncs; /* mdb_env_sync calls + WAL batch fdatasyncs (stats) */
     char errmsg[STORE_ERRMSG_MAX];
 };
 
@@ -145,9 +148,12 @@ struct store {
  *   -EBUSY                      another process has this data dir open
  *   STORE_ERR_FOREIGN_CLUSTER   the dir was created for another cluster id
  *   STORE_ERR_FOREIGN_NODE      ... or another node id
- *   STORE_ERR_FORMAT            ... or by an unknown format version
+ *   STORE_ERR_FORMAT            ... or by another format version (1: the
+ *                               log in LMDB, before the WAL)
  *   STORE_ERR_NOT_RAFTFS        an LMDB environment, but not ours
- *   STORE_ERR_CORRUPT           data.mdb is not a readable LMDB file
+ *   STORE_ERR_CORRUPT           data.mdb is not a readable LMDB file, or a
+ *                               WAL segment is damaged other than by a
+ *                               torn last write (wal.h)
  *   -EINVAL                     bad options
  * or another -errno. In the refusal cases nothing in the dir is created or
  * modified. On failure s->errmsg (store_errmsg) says what and where, and s
@@ -267,8 +273,9 @@ struct store_write_result {
 };
 
 /*
- * Performs the whole batch in one LMDB write transaction and, when it holds
- * an install, a chunk, a hard state or entries, makes it durable (synced)
+ * Performs the whole batch (one LMDB write transaction for everything but
+ * the entries, one WAL write for the entries) and, when it holds an
+ * install, a chunk, a hard state or entries, makes it durable (synced)
  * before returning. Apply/compact-only batches are committed crash-safe but
  * not necessarily durable: after a power loss they may be undone, and the
  * applies are replayed from the (durable) log at the next start.
@@ -276,18 +283,27 @@ struct store_write_result {
  * Returns 0 and fills *r, or an error and NOTHING of the batch is applied
  * (the transaction is aborted; chunk bytes already written to
  * snapshot.recv-<index> stay, harmlessly):
- *   -ENOSPC   the LMDB map is full (MDB_MAP_FULL). The environment stays
+ *   -ENOSPC   the LMDB map is full (MDB_MAP_FULL), or the disk has no room
+ *             for the next WAL segment. The environment stays
  *             open and every read keeps working. The driver should fail the
  *             proposals waiting on this batch with ENOSPC, must NOT report
  *             its entries as persisted, and should stop proposing writes
  *             (refuse them with ENOSPC) until space is made: restarting with
- *             a larger map size (store_options.map_size) is the remedy.
+ *             a larger map size (store_options.map_size), or freeing disk
+ *             space, is the remedy.
  *             Raft stays safe: the entries were never acknowledged.
  *   STORE_ERR_GAP  entries that do not follow the stored log (driver bug)
  *   -EIO, STORE_ERR_CORRUPT, or another -errno. A failure of the final
- *   sync (after the commit) leaves the batch committed in the page cache
- *   but of unknown durability: the driver must not acknowledge it and
- *   should stop the node (a retried fsync may falsely succeed).
+ *   sync (after the commit), or of the WAL write after the LMDB commit,
+ *   leaves the batch committed in the page cache but of unknown
+ *   durability: the driver must not acknowledge it and should stop the
+ *   node (a retried fsync may falsely succeed). After a failed WAL write
+ *   every later batch that appends fails with -EIO until the store is
+ *   reopened (recovery clears what the failed write may have left).
+ * One exception to "nothing applied": a batch that applies entries it
+ * also appends (raft.h's driver never does) applies them in a second
+ * transaction once they are durable; if that one fails, the entries stay
+ * stored and unapplied.
  * An INSTALL whose snapshot's chunks come later in the same batch gets
  * those chunks written first (the core may emit the last chunk and the
  * install in one update).
