@@ -264,9 +264,10 @@ static bool applies_late(const struct store_batch *b, raft_index durable)
     return false;
 }
 
-/* The second transaction of a batch with late applies. */
+/* The second transaction of a batch with late applies; it also records
+ * the WAL marks when the first one was not committed (pl->marks only). */
 static int run_late(struct store *s, const struct store_batch *b,
-                    struct store_write_result *r)
+                    struct store_write_result *r, const struct plan *pl)
 {
     MDB_txn *txn;
     size_t k = 0;
@@ -274,6 +275,9 @@ static int run_late(struct store *s, const struct store_batch *b,
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0) {
         return store__lmdb_err(rc);
+    }
+    if (pl != NULL) {
+        rv = store__meta_wal_put(s, txn, pl->compacted, pl->dead);
     }
     for (size_t i = 0; i < b->n_ops && rv == 0; i++) {
         const struct store_op *op = &b->ops[i];
@@ -462,7 +466,10 @@ int store_write(struct store *s, const struct store_batch *b,
         /* Before anything commits: a full disk fails the whole batch. */
         rv = store__wal_reserve(&s->wal, store__wal_bytes(pl.ents, pl.n));
     }
-    if (rv != 0 || !pl.lmdb) {
+    /* A batch with late applies and nothing to make durable before the WAL
+     * (compaction marks at most) needs one LMDB commit, after the WAL. */
+    bool one_txn = pl.late && !pl.lmdb_sync;
+    if (rv != 0 || !pl.lmdb || one_txn) {
         mdb_txn_abort(txn);
         if (rv != 0) {
             goto err;
@@ -499,7 +506,7 @@ int store_write(struct store *s, const struct store_batch *b,
     if (rv == 0 && pl.late) {
         /* The entries are durable: a failure here (-ENOSPC included)
          * leaves them stored, unapplied; they are applied again later. */
-        rv = run_late(s, b, r);
+        rv = run_late(s, b, r, one_txn && pl.marks ? &pl : NULL);
     }
     if (rv != 0) {
         goto err;

@@ -19,6 +19,11 @@
 #define MAX_BATCH 16
 
 static char dir[PATH_MAX];
+/* WAL segment size for the run (0: the default). Small segments make the
+ * child roll over and delete segments while it is being killed. */
+static size_t seg_size;
+/* Whether the child also rewrites unapplied suffixes (a new leader). */
+static bool rewrites;
 
 static void setup(void)
 {
@@ -42,6 +47,7 @@ static int open_store(struct store *s)
     o.cluster_id = "crash";
     o.node_id = 1;
     o.map_size = 256u << 20;
+    o.wal_segment_size = seg_size;
     return store_open(s, &o);
 }
 
@@ -93,6 +99,20 @@ static void child(int fd, raft_term term, unsigned seed)
     store_batch_init(&b);
     for (unsigned round = 0;; round++) {
         size_t n = 1 + (size_t)rand() % MAX_BATCH;
+        /* Sometimes rewrite the last unapplied entries (Paper §5.3: a
+         * conflicting suffix), with the same data and this run's term.
+         * They are not applied in this round. */
+        raft_index back = 0;
+        if (rewrites && round % 4 == 3 && next - 1 > applied) {
+            back = 1 + (raft_index)rand() % 3;
+            if (back > next - 1 - applied) {
+                back = next - 1 - applied;
+            }
+            if (n < back + 1) {
+                n = (size_t)back + 1;
+            }
+        }
+        next -= back;
         for (size_t i = 0; i < n; i++) {
             e[i].index = next + i;
             e[i].term = term;
@@ -195,7 +215,7 @@ static void verify(raft_index acked_last, raft_index acked_applied,
     *last_out = last;
 }
 
-START_TEST(test_kill_loop)
+static void kill_loop(void)
 {
     raft_index acked_last = 0, acked_applied = 0, last = 0;
     unsigned seed = (unsigned)time(NULL);
@@ -229,9 +249,29 @@ START_TEST(test_kill_loop)
         close(fds[0]);
         verify(acked_last, acked_applied, gen, &last);
     }
-    fprintf(stderr, "store_crash: %d kills, %llu entries, last acked %llu\n",
-            KILLS, (unsigned long long)last, (unsigned long long)acked_last);
+    fprintf(stderr,
+            "store_crash: %d kills, %llu entries, last acked %llu, segment "
+            "size %zu\n",
+            KILLS, (unsigned long long)last, (unsigned long long)acked_last,
+            seg_size);
     ck_assert_uint_gt(acked_last, 0);
+}
+
+START_TEST(test_kill_loop)
+{
+    seg_size = 0;
+    rewrites = false;
+    kill_loop();
+}
+END_TEST
+
+/* The same with 8 KiB WAL segments (rollover, segment deletion after the
+ * snapshots) and suffix rewrites, killed at random points. */
+START_TEST(test_kill_loop_segments)
+{
+    seg_size = 8192;
+    rewrites = true;
+    kill_loop();
 }
 END_TEST
 
@@ -241,6 +281,11 @@ static Suite *store_crash_suite(void)
     TCase *tc = tcase_create("kill_loop");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_kill_loop);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("kill_loop_segments");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_kill_loop_segments);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
