@@ -498,6 +498,13 @@ int store_write(struct store *s, const struct store_batch *b,
         rv = store__wal_write(&s->wal, pl.ents, pl.n);
         if (rv == 0) {
             s->n_syncs++;
+        } else if (rv == -ENOSPC && pl.lmdb && !one_txn) {
+            /* The WAL write itself can only run out of space on a
+             * copy-on-write file system (preallocation reserves nothing
+             * there). -ENOSPC promises that nothing of the batch was
+             * applied, but the LMDB part is committed: report an IO error
+             * instead (the driver stops the node; a restart retries). */
+            rv = -EIO;
         }
     }
     if (pl.marks) {

@@ -195,7 +195,8 @@ static int seg_create(struct store_wal *w, uint64_t seq, uint64_t size,
         return rv;
     }
     for (uint64_t off = 0; off < size && rv == 0; off += ZERO_CHUNK) {
-        size_t len = size - off < ZERO_CHUNK ? (size_t)(size - off) : ZERO_CHUNK;
+        size_t len =
+            size - off < ZERO_CHUNK ? (size_t)(size - off) : ZERO_CHUNK;
         rv = pwrite_all(fd, zeros, len, off);
     }
     uint8_t h[SEG_HDR];
@@ -632,9 +633,9 @@ err:
     return rv;
 }
 
-int store__wal_open(struct store_wal *w, int dir_fd, char *dir,
-                    size_t seg_size, raft_index compacted, uint64_t dead,
-                    char *msg, size_t msglen)
+int store__wal_open(struct store_wal *w, int dir_fd, char *dir, size_t seg_size,
+                    raft_index compacted, uint64_t dead, char *msg,
+                    size_t msglen)
 {
     uint64_t *seqs = NULL;
     size_t n = 0;
@@ -688,8 +689,8 @@ int store__wal_open(struct store_wal *w, int dir_fd, char *dir,
             goto err;
         }
     }
-    w->next_bseq = (sc.have_bseq && sc.last_bseq > dead ? sc.last_bseq : dead) +
-                   1;
+    w->next_bseq =
+        (sc.have_bseq && sc.last_bseq > dead ? sc.last_bseq : dead) + 1;
     idx_compact(w, compacted);
     free(sc.pend);
     free(seqs);
@@ -715,8 +716,7 @@ void store__wal_close(struct store_wal *w)
 
 /* ---- Reads. ---- */
 
-void store__wal_bounds(struct store_wal *w, raft_index *first,
-                       raft_index *last)
+void store__wal_bounds(struct store_wal *w, raft_index *first, raft_index *last)
 {
     pthread_mutex_lock(&w->mu);
     if (w->n == 0) {
@@ -758,8 +758,7 @@ static int read_rec(struct store_wal *w, raft_index index,
         return rv;
     }
     if (store__get_be32(h) != hdr_crc(w, sg->salt, h) ||
-        store__get_be32(h + 8) != e->len ||
-        store__get_be64(h + 24) != index ||
+        store__get_be32(h + 8) != e->len || store__get_be64(h + 24) != index ||
         store__get_be32(h + 4) != crc32c(w, dst, e->len)) {
         return STORE_ERR_CORRUPT;
     }
@@ -915,7 +914,19 @@ int store__wal_write(struct store_wal *w, const struct raft_entry *const *e,
     /* The one sync of a durable append: the file's size and blocks do not
      * change (preallocated), so fdatasync flushes data only. */
     rv = pwrite_all(a->fd, w->buf, bytes, a->end);
-    if (rv == 0 && fdatasync(a->fd) != 0) {
+    if (rv != 0) {
+        /* The write itself failed (-ENOSPC on a copy-on-write file system,
+         * -EIO): put the zeros back and sync them, so the tail is clean
+         * and the batch can be retried. */
+        memset(w->buf, 0, bytes);
+        if (pwrite_all(a->fd, w->buf, bytes, a->end) == 0 &&
+            fdatasync(a->fd) == 0) {
+            return rv;
+        }
+        w->broken = true;
+        return rv;
+    }
+    if (fdatasync(a->fd) != 0) {
         rv = -errno;
     }
     if (rv != 0) {

@@ -23,10 +23,14 @@
  *
  * Then records, each at an 8-byte aligned offset:
  *
- *   0         4         8         12   13   14    15   16        24        32        40
- *   +---------+---------+---------+----+----+-----+----+---------+---------+---------+------+-----+
- *   | u32 hcrc| u32 dcrc| u32 len |kind|type|flags| 0  | u64 bseq|u64 index| u64 term| data | pad |
- *   +---------+---------+---------+----+----+-----+----+---------+---------+---------+------+-----+
+ *   0          4          8          12     13     14      15
+ *   +----------+----------+----------+------+------+-------+----+
+ *   | u32 hcrc | u32 dcrc | u32 len  | kind | type | flags | 0  |
+ *   +----------+----------+----------+------+------+-------+----+
+ *   16         24          32         40
+ *   +----------+-----------+----------+------+-----+
+ *   | u64 bseq | u64 index | u64 term | data | pad |
+ *   +----------+-----------+----------+------+-----+
  *   hcrc: CRC32C of the segment's salt (8 bytes BE) then header bytes 4..40
  *         (a record copied from another segment, e.g. a WAL file stored as
  *         a value, does not verify here);
@@ -92,17 +96,17 @@ struct store_wal_seg {
 
 /* Where one entry of the log is. */
 struct store_wal_ent {
-    uint64_t seq;  /* segment */
-    uint64_t off;  /* of the record header */
-    uint32_t len;  /* data bytes */
+    uint64_t seq; /* segment */
+    uint64_t off; /* of the record header */
+    uint32_t len; /* data bytes */
     uint8_t type;
     raft_term term;
 };
 
 struct store_wal {
     pthread_mutex_t mu;
-    int dir_fd;   /* borrowed: the data directory (the store's lock fd) */
-    char *dir;    /* borrowed */
+    int dir_fd; /* borrowed: the data directory (the store's lock fd) */
+    char *dir;  /* borrowed */
     size_t seg_size;
     /* Segments, oldest first, consecutive seq; segs[n_segs - 1] is the
      * active one. Guarded by mu (readers use the fds). */
@@ -126,9 +130,9 @@ struct store_wal {
  * `compacted` and `dead` are the LMDB marks. Returns 0, STORE_ERR_CORRUPT
  * (msg says which file and where), -ENOSPC, or another -errno; on failure
  * nothing needs closing. msg: a buffer of msglen bytes for the reason. */
-int store__wal_open(struct store_wal *w, int dir_fd, char *dir,
-                    size_t seg_size, raft_index compacted, uint64_t dead,
-                    char *msg, size_t msglen);
+int store__wal_open(struct store_wal *w, int dir_fd, char *dir, size_t seg_size,
+                    raft_index compacted, uint64_t dead, char *msg,
+                    size_t msglen);
 void store__wal_close(struct store_wal *w);
 
 /* Reads (any thread). bounds: *n = 0 for an empty log, else first..last. */
