@@ -429,7 +429,7 @@ static int run(struct store *s, MDB_txn *txn, const struct store_batch *b,
     if (rv != 0) {
         return rv;
     }
-    if (pl->empty) {
+    if (pl->empty || pl->last < pl->snap.index) {
         r->last_index = pl->snap.index; /* empty log: the snapshot's */
         r->last_term = pl->snap.term;
     } else {
