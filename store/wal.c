@@ -987,15 +987,18 @@ int store__wal_gc(struct store_wal *w, raft_index upto, uint64_t dead)
     if (k == 0) {
         return 0;
     }
-    /* Oldest first: a crash leaves a prefix deleted, never a hole. */
+    /* Oldest first, the directory synced after each: a crash leaves a
+     * prefix deleted, never a hole (which recovery would call corrupt),
+     * whatever order the file system would persist unlinks in. */
     size_t done = 0;
-    for (; done < k; done++) {
+    for (; done < k && rv == 0; done++) {
         char path[PATH_MAX];
         seg_path(w, path, w->segs[done].seq);
         if (unlink(path) != 0 && errno != ENOENT) {
             rv = -errno;
             break;
         }
+        rv = sync_dir(w);
     }
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < done; i++) {
@@ -1004,6 +1007,5 @@ int store__wal_gc(struct store_wal *w, raft_index upto, uint64_t dead)
     memmove(w->segs, w->segs + done, (w->n_segs - done) * sizeof *w->segs);
     w->n_segs -= done;
     pthread_mutex_unlock(&w->mu);
-    int rv2 = sync_dir(w);
-    return rv != 0 ? rv : rv2;
+    return rv;
 }

@@ -63,10 +63,12 @@
  * that batch: the batch is dropped (it is the newest; an entry it held is
  * lost only if it was also damaged after its sync).
  *
- * Deleting segments. A segment is unlinked (oldest first, then the
- * directory is fsynced) only when every record in it has an index <= a
- * point covered by the durable snapshot and compaction, or a bseq <= the
- * durable `dead` mark. The active (last) segment is never deleted.
+ * Deleting segments. A segment is unlinked (oldest first, the directory
+ * fsynced after each) only when every record in it has an index <=
+ * min(compacted, snapshot index) - the snapshot's metadata is always
+ * durable, so even if a compaction mark is lost in a power failure what is
+ * gone is covered by the snapshot - or a bseq <= the `dead` mark (made
+ * durable by its install). The active (last) segment is never deleted.
  *
  * Threads: one writer (store_write's thread) changes the WAL; the read
  * functions may run on any thread at the same time. `mu` guards the index
@@ -166,7 +168,7 @@ uint64_t store__wal_last_bseq(const struct store_wal *w);
 void store__wal_reset(struct store_wal *w);
 void store__wal_compact(struct store_wal *w, raft_index to);
 /* Deletes the oldest segments whose records all have index <= upto or
- * bseq <= dead (both durable), then fsyncs the directory. */
+ * bseq <= dead (both durable), fsyncing the directory after each. */
 int store__wal_gc(struct store_wal *w, raft_index upto, uint64_t dead);
 
 #endif /* STORE_WAL_H */
