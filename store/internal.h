@@ -1,5 +1,5 @@
 /* Internals of store/ shared by env.c, meta.c, log.c, batch.c, snapfile.c,
- * wal.c. */
+ * wal*.c. */
 #ifndef STORE_INTERNAL_H
 #define STORE_INTERNAL_H
 

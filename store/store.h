@@ -10,8 +10,9 @@
  *
  *  - env.c/meta.c/log.c/batch.c/snapfile.c ("storelog") own the MDB_env (one
  *    environment in the data directory: data.mdb + lock.mdb, maxdbs
- *    STORE_MAX_DBS, configurable map size) and the named DBI "meta"; wal.c
- *    (also storelog) owns the Raft log's WAL segments (wal-*).
+ *    STORE_MAX_DBS, configurable map size) and the named DBI "meta";
+ *    wal.c, wal_file.c, wal_recover.c (also storelog) own the Raft log's
+ *    WAL segments (wal-*, wal.h).
  *  - fsm*.c, cmd.c, snapshot.c ("fsm") own the DBIs "fsm", "inode",
  *    "dirent", "data" and expose in fsm.h:
  *      store__fsm_open(f, txn)    open/create its DBIs inside the first write
