@@ -1,5 +1,5 @@
 /* The write path: a batch of persist/apply/compact operations performed in
- * one LMDB write transaction plus one WAL write, each synced once. */
+ * one WAL write and one (sometimes two) LMDB write transactions. */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
  *
  * The entries go to the WAL (wal.h): one pwrite into a preallocated
  * segment and ONE fdatasync. Everything else (snapshot install, hard state,
- * applies, the compaction mark) goes into one LMDB transaction, committed
+ * applies, the compaction mark) goes into an LMDB transaction, committed
  * only when it changed something: an append-only batch touches no LMDB page
  * and costs exactly the WAL's sync.
  *
@@ -24,22 +24,34 @@
  * as a crash before the entries' update); never entries of a term newer
  * than the stored term, nor entries that an install has since discarded
  * (the install's "dead" mark is durable before any later record exists).
- * Room in the WAL is reserved (a new segment created if needed) BEFORE the
- * LMDB commit, so a full disk aborts the whole batch with -ENOSPC.
+ * Room in the WAL is reserved (a new segment created if needed) BEFORE
+ * anything commits, so a full disk aborts the whole batch with -ENOSPC.
+ *
+ * Otherwise (the common case) the transaction is built first (so a full
+ * map aborts the whole batch with -ENOSPC before anything is written),
+ * stays open during the WAL write (we are the only writer; readers see the
+ * previous commit), and is committed after it: a failed WAL write aborts
+ * it, so a retried batch is applied exactly once and its results are
+ * real. A crash after the WAL sync and before the commit leaves the
+ * entries durable and unapplied: they are applied again from the log.
  *
  * Applies and compaction need no durability (store.h): their commit uses
  * MDB_NOMETASYNC's one fdatasync and is not followed by mdb_env_sync.
  * Applying in the same transaction as other changes is safe: raft.h only
  * hands over committed entries that are durable here (in the WAL from an
  * earlier batch), and the fsm stores its applied index in this transaction,
- * so nothing is applied twice and a lost apply-only commit is redone from
- * the log at the next start. (A batch that applies entries it appends
- * itself - the store API allows it, raft.h never does it - applies them in
- * a second transaction after the WAL write: applies_late.) WAL segments are deleted (store__wal_gc) only
- * up to min(compaction mark, snapshot index) - the snapshot's metadata is
- * always durable (store_snapshot_take and installs sync it) - so an apply
- * or compaction commit lost in a power failure never loses an entry that is
- * still needed.
+ * so nothing is applied twice. Applies go after the WAL write ("late") when
+ * they concern entries of this very batch (the store API allows it, raft.h
+ * never does it: a crash must never leave the applied index past the log)
+ * or when the batch also installs or sets the hard state (that part is
+ * committed before the WAL write; the applies are not, so a failed WAL
+ * write still leaves them undone).
+ *
+ * WAL segments are deleted (store__wal_gc) only up to min(compaction mark,
+ * snapshot index) - the snapshot's metadata is always durable
+ * (store_snapshot_take and installs sync it) - so an apply or compaction
+ * commit lost in a power failure never loses an entry that is still
+ * needed.
  */
 
 void store_batch_init(struct store_batch *b)
@@ -196,7 +208,7 @@ struct plan {
     bool lmdb;      /* the txn changed something: commit it */
     bool lmdb_sync; /* ... and make it durable before the WAL write */
     bool install;   /* the WAL's index is reset */
-    bool late;      /* apply in a second txn, after the WAL write */
+    bool late;      /* apply after the WAL write (applies_late) */
     raft_index durable; /* last entry durable before this batch */
     bool marks;     /* the WAL marks changed */
     raft_index compacted;
@@ -247,38 +259,31 @@ static int plan_init(struct store *s, MDB_txn *txn, struct plan *pl)
     return rv;
 }
 
-/* raft.h hands over for apply only entries durable here already, but the
- * store API also takes entries appended in the same batch: those must be
- * applied only once they are durable (a crash must never leave the applied
- * index past the log), so they go in a second transaction after the WAL
- * write. */
+/* Whether the batch's applies go after the WAL write (see the top): they
+ * concern entries not durable before this batch, or the batch installs or
+ * sets the hard state (committed and synced before the WAL write). */
 static bool applies_late(const struct store_batch *b, raft_index durable)
 {
+    bool applies = false, early_commit = false, beyond = false;
     for (size_t i = 0; i < b->n_ops; i++) {
         const struct store_op *op = &b->ops[i];
-        if (op->kind == STORE_OP_APPLY &&
-            op->entries[op->n - 1].index > durable) {
-            return true;
+        if (op->kind == STORE_OP_APPLY) {
+            applies = true;
+            beyond = beyond || op->entries[op->n - 1].index > durable;
+        } else if (op->kind == STORE_OP_INSTALL ||
+                   op->kind == STORE_OP_HARD_STATE) {
+            early_commit = true;
         }
     }
-    return false;
+    return applies && (beyond || early_commit);
 }
 
-/* The second transaction of a batch with late applies; it also records
- * the WAL marks when the first one was not committed (pl->marks only). */
-static int run_late(struct store *s, const struct store_batch *b,
-                    struct store_write_result *r, const struct plan *pl)
+/* The late applies, in txn (after the WAL write). */
+static int run_late(struct store *s, MDB_txn *txn, const struct store_batch *b,
+                    struct store_write_result *r)
 {
-    MDB_txn *txn;
     size_t k = 0;
     int rv = 0;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return store__lmdb_err(rc);
-    }
-    if (pl != NULL) {
-        rv = store__meta_wal_put(s, txn, pl->compacted, pl->dead);
-    }
     for (size_t i = 0; i < b->n_ops && rv == 0; i++) {
         const struct store_op *op = &b->ops[i];
         if (op->kind == STORE_OP_APPLY) {
@@ -286,13 +291,10 @@ static int run_late(struct store *s, const struct store_batch *b,
             k += op->n;
         }
     }
-    if (rv != 0) {
-        mdb_txn_abort(txn);
-        return rv;
+    if (rv == 0) {
+        r->applied = store__applied(s, txn);
     }
-    r->applied = store__applied(s, txn);
-    rc = mdb_txn_commit(txn);
-    return store__lmdb_err(rc);
+    return rv;
 }
 
 /* Checks an append against the log as the batch left it so far (the old
@@ -443,7 +445,7 @@ static int run(struct store *s, MDB_txn *txn, const struct store_batch *b,
 int store_write(struct store *s, const struct store_batch *b,
                 struct store_write_result *r)
 {
-    MDB_txn *txn;
+    MDB_txn *txn = NULL;
     struct plan pl;
     int rv;
 
@@ -458,6 +460,7 @@ int store_write(struct store *s, const struct store_batch *b,
     }
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0) {
+        txn = NULL;
         rv = store__lmdb_err(rc);
         goto err;
     }
@@ -466,57 +469,77 @@ int store_write(struct store *s, const struct store_batch *b,
         /* Before anything commits: a full disk fails the whole batch. */
         rv = store__wal_reserve(&s->wal, store__wal_bytes(pl.ents, pl.n));
     }
-    /* A batch with late applies and nothing to make durable before the WAL
-     * (compaction marks at most) needs one LMDB commit, after the WAL. */
-    bool one_txn = pl.late && !pl.lmdb_sync;
-    if (rv != 0 || !pl.lmdb || one_txn) {
-        mdb_txn_abort(txn);
-        if (rv != 0) {
-            goto err;
-        }
-    } else {
-        rc = mdb_txn_commit(txn);
-        if (rc != 0) {
-            rv = store__lmdb_err(rc);
-            goto err;
-        }
+    if (rv != 0) {
+        goto err;
     }
     if (pl.lmdb_sync) {
         /* Install / hard state durable before the entries (see above).
          * MDB_NOMETASYNC left the meta page unsynced: sync it. */
-        rc = mdb_env_sync(s->env, 1);
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc == 0) {
+            rc = mdb_env_sync(s->env, 1);
+            s->n_syncs++;
+        }
         if (rc != 0) {
             rv = store__lmdb_err(rc);
             goto err;
         }
-        s->n_syncs++;
-    }
-    if (pl.install) {
-        store__wal_reset(&s->wal);
+        if (pl.install) {
+            store__wal_reset(&s->wal);
+        }
     }
     if (pl.n > 0) {
+        /* Otherwise txn stays open meanwhile (we are the only writer;
+         * readers see the previous commit): if the WAL write fails, the
+         * whole batch is aborted, applies included. */
         rv = store__wal_write(&s->wal, pl.ents, pl.n);
-        if (rv == 0) {
-            s->n_syncs++;
-        } else if (rv == -ENOSPC && pl.lmdb && !one_txn) {
-            /* The WAL write itself can only run out of space on a
-             * copy-on-write file system (preallocation reserves nothing
-             * there). -ENOSPC promises that nothing of the batch was
-             * applied, but the LMDB part is committed: report an IO error
-             * instead (the driver stops the node; a restart retries). */
-            rv = -EIO;
+        if (rv != 0) {
+            if (txn == NULL && rv == -ENOSPC) {
+                /* Only on a copy-on-write file system (preallocation
+                 * reserves nothing there). -ENOSPC promises that nothing
+                 * of the batch happened, but its LMDB part is committed:
+                 * an IO error instead (the driver stops the node). */
+                rv = -EIO;
+            }
+            goto err;
+        }
+        s->n_syncs++;
+    }
+    if (pl.late) {
+        /* The entries are durable now: apply them. */
+        if (txn == NULL) {
+            rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+            if (rc != 0) {
+                txn = NULL;
+                rv = store__lmdb_err(rc);
+                goto err;
+            }
+        }
+        rv = run_late(s, txn, b, r);
+        if (rv != 0) {
+            goto err;
+        }
+        pl.lmdb = true;
+    }
+    if (txn != NULL) {
+        if (pl.lmdb) {
+            /* One fdatasync (MDB_NOMETASYNC): applies and compaction need
+             * no more. A failure here leaves the entries (if any) stored
+             * and unapplied: retrying the batch is safe. */
+            rc = mdb_txn_commit(txn);
+            txn = NULL;
+            if (rc != 0) {
+                rv = store__lmdb_err(rc);
+                goto err;
+            }
+        } else {
+            mdb_txn_abort(txn);
+            txn = NULL;
         }
     }
     if (pl.marks) {
         store__wal_compact(&s->wal, pl.compacted);
-    }
-    if (rv == 0 && pl.late) {
-        /* The entries are durable: a failure here (-ENOSPC included)
-         * leaves them stored, unapplied; they are applied again later. */
-        rv = run_late(s, b, r, one_txn && pl.marks ? &pl : NULL);
-    }
-    if (rv != 0) {
-        goto err;
     }
     r->synced = pl.sync;
     for (size_t i = 0; i < b->n_ops; i++) {
@@ -534,6 +557,9 @@ int store_write(struct store *s, const struct store_batch *b,
     free(pl.ents);
     return 0;
 err:
+    if (txn != NULL) {
+        mdb_txn_abort(txn);
+    }
     free(pl.ents);
     store_write_result_close(r);
     return rv;

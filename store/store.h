@@ -301,10 +301,13 @@ struct store_write_result {
  *   node (a retried fsync may falsely succeed). After a failed WAL write
  *   every later batch that appends fails with -EIO until the store is
  *   reopened (recovery clears what the failed write may have left).
- * One exception to "nothing applied": a batch that applies entries it
- * also appends (raft.h's driver never does) applies them in a second
- * transaction once they are durable; if that one fails, the entries stay
- * stored and unapplied.
+ * Exceptions to "nothing of the batch": a batch that installs a snapshot
+ * or changes the hard state makes that durable first, then its entries,
+ * then applies; one that applies entries it also appends (raft.h's driver
+ * never does) applies them once they are durable. If such a batch then
+ * fails (-ENOSPC included), the install / hard state / entries may stay,
+ * never acknowledged, and its applies are not done: retrying the whole
+ * batch is safe (a re-append rewrites the same entries).
  * An INSTALL whose snapshot's chunks come later in the same batch gets
  * those chunks written first (the core may emit the last chunk and the
  * install in one update).
