@@ -103,7 +103,10 @@ it_restart 3 --op-timeout-ms $OP_MS
 leader=$(it_wait_leader 30) || it_fail "no leader after the restart"
 it_log "leader $leader"
 deadline=$((SECONDS + 30))
-until $T bash -c "echo after > '$M2/k'" 2>/dev/null || [ $SECONDS -ge $deadline ]; do sleep 0.5; done
+# Until a write is acknowledged: close(2) returned 0 (bash would ignore a
+# failed close while the cluster settles, python does not).
+until [ "$(py_timed "$M2" "    f = open(d + '/k', 'w'); f.write('after'); f.close()" | cut -d' ' -f1)" = ok ] ||
+      [ $SECONDS -ge $deadline ]; do sleep 0.5; done
 check_eq "writes resume (on node 2)" after "$($T cat "$M3/k")"
 deadline=$((SECONDS + 10))
 until [ "$(cat "$M1/k" 2>/dev/null)" = after ] || [ $SECONDS -ge $deadline ]; do sleep 0.2; done
