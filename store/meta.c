@@ -114,31 +114,44 @@ static int put(struct store *s, MDB_txn *txn, const char *key, const void *val,
     return store__lmdb_err(mdb_put(txn, s->meta, &k, &v, 0));
 }
 
-int store__meta_hard_get(struct store *s, MDB_txn *txn, raft_term *term,
-                         raft_id *vote)
+/* A record of two big-endian u64s under `key`; 0, 0 when absent. */
+static int pair_get(struct store *s, MDB_txn *txn, const char *key,
+                    uint64_t *a, uint64_t *b)
 {
     MDB_val v;
-    int rv = get(s, txn, "hard", &v);
-    *term = 0;
-    *vote = 0;
+    int rv = get(s, txn, key, &v);
+    *a = 0;
+    *b = 0;
     if (rv != 0) {
         return rv > 0 ? 0 : rv;
     }
     if (v.mv_size != 16) {
         return STORE_ERR_CORRUPT;
     }
-    *term = store__get_be64(v.mv_data);
-    *vote = store__get_be64((uint8_t *)v.mv_data + 8);
+    *a = store__get_be64(v.mv_data);
+    *b = store__get_be64((uint8_t *)v.mv_data + 8);
     return 0;
+}
+
+static int pair_put(struct store *s, MDB_txn *txn, const char *key,
+                    uint64_t a, uint64_t b)
+{
+    uint8_t buf[16];
+    store__put_be64(buf, a);
+    store__put_be64(buf + 8, b);
+    return put(s, txn, key, buf, sizeof buf);
+}
+
+int store__meta_hard_get(struct store *s, MDB_txn *txn, raft_term *term,
+                         raft_id *vote)
+{
+    return pair_get(s, txn, "hard", term, vote);
 }
 
 int store__meta_hard_put(struct store *s, MDB_txn *txn, raft_term term,
                          raft_id vote)
 {
-    uint8_t b[16];
-    store__put_be64(b, term);
-    store__put_be64(b + 8, vote);
-    return put(s, txn, "hard", b, sizeof b);
+    return pair_put(s, txn, "hard", term, vote);
 }
 
 int store__meta_snap_get(struct store *s, MDB_txn *txn,
@@ -174,28 +187,13 @@ int store__meta_snap_put(struct store *s, MDB_txn *txn,
 int store__meta_wal_get(struct store *s, MDB_txn *txn, raft_index *compacted,
                         uint64_t *dead)
 {
-    MDB_val v;
-    *compacted = 0;
-    *dead = 0;
-    int rv = get(s, txn, "wal", &v);
-    if (rv != 0) {
-        return rv > 0 ? 0 : rv;
-    }
-    if (v.mv_size != 16) {
-        return STORE_ERR_CORRUPT;
-    }
-    *compacted = store__get_be64(v.mv_data);
-    *dead = store__get_be64((uint8_t *)v.mv_data + 8);
-    return 0;
+    return pair_get(s, txn, "wal", compacted, dead);
 }
 
 int store__meta_wal_put(struct store *s, MDB_txn *txn, raft_index compacted,
                         uint64_t dead)
 {
-    uint8_t b[16];
-    store__put_be64(b, compacted);
-    store__put_be64(b + 8, dead);
-    return put(s, txn, "wal", b, sizeof b);
+    return pair_put(s, txn, "wal", compacted, dead);
 }
 
 int store__meta_conf_get(struct store *s, MDB_txn *txn, raft_index *index,
