@@ -282,7 +282,9 @@ static int list_segs(struct store_wal *w, uint64_t **out, size_t *n)
         *n = 0;
         return rv;
     }
-    qsort(v, *n, sizeof *v, cmp_u64);
+    if (*n > 1) {
+        qsort(v, *n, sizeof *v, cmp_u64);
+    }
     *out = v;
     return 0;
 }
