@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cmd.h"
+#include "crc32c.h"
 #include "fsm.h"
 
 /* Sizes of the records drawn in fsm.h. */
@@ -131,10 +132,9 @@ enum {
 /* The DBI of a snapshot record's db number. */
 MDB_dbi fsm__snap_dbi(struct store_fsm *f, int db);
 
-/* CRC32C (Castagnoli, reflected 0x82F63B78), slice-by-8. The table lives
- * in the reader or writer that uses it: no globals. */
+/* A running CRC32C (crc32c.h) of a snapshot file being written or read. */
 struct fsm_crc {
-    uint32_t t[8][256];
+    struct store_crc32c tab;
     uint32_t v;
 };
 void fsm__crc_init(struct fsm_crc *c);

@@ -80,6 +80,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crc32c.h"
 #include "raft.h"
 
 #define STORE_WAL_SEGMENT_SIZE ((size_t)8 << 20) /* default: 8 MiB */
@@ -124,7 +125,7 @@ struct store_wal {
     bool broken;        /* a write failed half-way: refuse further writes */
     uint8_t *buf;       /* the writer's encode buffer */
     size_t buf_cap;
-    uint32_t crc[8][256]; /* CRC32C tables (slicing by 8) */
+    struct store_crc32c crc; /* CRC32C tables */
 };
 
 /* Opens the WAL in dir (dir_fd: that directory, borrowed), creating the

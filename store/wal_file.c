@@ -13,51 +13,12 @@
 
 #include "wal_internal.h"
 
-/* ---- CRC32C (Castagnoli), slicing by 8; tables live in the wal. ---- */
-
-void store__wal_crc_init(struct store_wal *w)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t r = i;
-        for (int j = 0; j < 8; j++) {
-            r = (r >> 1) ^ (0x82F63B78u & (0u - (r & 1)));
-        }
-        w->crc[0][i] = r;
-    }
-    for (uint32_t i = 0; i < 256; i++) {
-        for (int k = 1; k < 8; k++) {
-            w->crc[k][i] =
-                (w->crc[k - 1][i] >> 8) ^ w->crc[0][w->crc[k - 1][i] & 0xff];
-        }
-    }
-}
-
-/* v is the running (inverted) value: start with 0xffffffff, finish with
- * ^ 0xffffffff (crc_done). */
-static uint32_t crc_upd(const struct store_wal *w, uint32_t v, const void *buf,
-                        size_t len)
-{
-    const uint8_t *p = buf;
-    while (len >= 8) {
-        uint32_t lo = v ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 |
-                           (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        v = w->crc[7][lo & 0xff] ^ w->crc[6][(lo >> 8) & 0xff] ^
-            w->crc[5][(lo >> 16) & 0xff] ^ w->crc[4][lo >> 24] ^
-            w->crc[3][p[4]] ^ w->crc[2][p[5]] ^ w->crc[1][p[6]] ^
-            w->crc[0][p[7]];
-        p += 8;
-        len -= 8;
-    }
-    while (len-- > 0) {
-        v = (v >> 8) ^ w->crc[0][(v ^ *p++) & 0xff];
-    }
-    return v;
-}
+/* ---- CRC32C (crc32c.h); the tables live in the wal. ---- */
 
 uint32_t store__wal_crc32c(const struct store_wal *w, const void *buf,
                            size_t len)
 {
-    return crc_upd(w, 0xffffffffu, buf, len) ^ 0xffffffffu;
+    return store__crc32c_update(&w->crc, 0xffffffffu, buf, len) ^ 0xffffffffu;
 }
 
 /* hcrc of a record header h in a segment with this salt. */
@@ -66,8 +27,9 @@ uint32_t store__wal_hdr_crc(const struct store_wal *w, uint64_t salt,
 {
     uint8_t sb[8];
     store__put_be64(sb, salt);
-    uint32_t v = crc_upd(w, 0xffffffffu, sb, 8);
-    return crc_upd(w, v, h + 4, WAL_REC_HDR - 4) ^ 0xffffffffu;
+    uint32_t v = store__crc32c_update(&w->crc, 0xffffffffu, sb, 8);
+    v = store__crc32c_update(&w->crc, v, h + 4, WAL_REC_HDR - 4);
+    return v ^ 0xffffffffu;
 }
 
 /* ---- Small file helpers. ---- */

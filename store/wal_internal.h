@@ -44,9 +44,8 @@ static inline struct store_wal_seg *store__wal_seg_of(struct store_wal *w,
 
 /* wal_file.c */
 
-/* CRC32C (Castagnoli) with the tables in w: of buf; and of a record
+/* CRC32C (crc32c.h) with the tables in w: of buf; and of a record
  * header h (the hcrc: the segment's salt, then bytes 4..40). */
-void store__wal_crc_init(struct store_wal *w);
 uint32_t store__wal_crc32c(const struct store_wal *w, const void *buf,
                            size_t len);
 uint32_t store__wal_hdr_crc(const struct store_wal *w, uint64_t salt,

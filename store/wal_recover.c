@@ -373,7 +373,7 @@ int store__wal_open(struct store_wal *w, int dir_fd, char *dir, size_t seg_size,
     if (w->seg_size < 4096) {
         w->seg_size = 4096;
     }
-    store__wal_crc_init(w);
+    store__crc32c_init(&w->crc);
     memset(&sc, 0, sizeof sc);
     sc.dead = dead;
 

@@ -888,6 +888,22 @@ START_TEST(test_wal_without_meta)
 }
 END_TEST
 
+/* The checksum is CRC32C: the standard check value, whole and in pieces
+ * (so files written by one build are read by the next). */
+START_TEST(test_crc32c_vector)
+{
+    struct store_crc32c c;
+    uint32_t v;
+
+    store__crc32c_init(&c);
+    v = store__crc32c_update(&c, 0xffffffffu, "123456789", 9);
+    ck_assert_uint_eq(v ^ 0xffffffffu, 0xE3069283u);
+    v = store__crc32c_update(&c, 0xffffffffu, "1234", 4);
+    v = store__crc32c_update(&c, v, "56789", 5);
+    ck_assert_uint_eq(v ^ 0xffffffffu, 0xE3069283u);
+}
+END_TEST
+
 static Suite *store_wal_suite(void)
 {
     Suite *s = suite_create("store_wal");
@@ -898,6 +914,7 @@ static Suite *store_wal_suite(void)
     tcase_add_test(tc, fn);                                                    \
     suite_add_tcase(s, tc)
     ADD("segments", test_segments);
+    ADD("crc32c_vector", test_crc32c_vector);
     ADD("truncate_reappend", test_truncate_reappend);
     ADD("compact_segments", test_compact_segments);
     ADD("install_discards", test_install_discards);
