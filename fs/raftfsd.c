@@ -131,6 +131,8 @@ static int open_store(struct fs_daemon *d, struct raft_load *l)
     o.max_value = d->cfg.max_value_size;
     o.cluster_id = d->cfg.cluster_id;
     o.node_id = d->cfg.id;
+    /* Tests only: play a reboot by changing this file's content. */
+    o.boot_id_file = getenv("RAFTFS_TEST_BOOT_ID_FILE");
     rv = store_open(&d->store, &o);
     if (rv != 0) {
         fs_log(d, FS_LOG_ERROR, "cannot open data dir %s: %s",
@@ -138,6 +140,19 @@ static int open_store(struct fs_daemon *d, struct raft_load *l)
                store_errmsg(&d->store)[0] ? store_errmsg(&d->store)
                                           : store_strerror(rv));
         return rv;
+    }
+    if (d->store.rebuilt) {
+        fs_log(d, FS_LOG_WARN,
+               "the machine went down with %s open: rebuilt data.mdb from "
+               "the snapshot at index %llu; the entries after it are "
+               "applied again from the log",
+               d->cfg.data_dir,
+               (unsigned long long)d->store.state.snap.index);
+    }
+    if (!d->store.nosync) {
+        fs_log(d, FS_LOG_WARN,
+               "no boot id (/proc/sys/kernel/random/boot_id): every apply "
+               "is synced, writes are slower");
     }
     rv = store_load(&d->store, l);
     if (rv != 0) {

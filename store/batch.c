@@ -488,6 +488,19 @@ int store_write(struct store *s, const struct store_batch *b,
         if (pl.install) {
             store__wal_reset(&s->wal);
         }
+        /* What a rebuild after a power loss needs, before anything relies
+         * on it (durable.c). A failure is an IO error: the LMDB part is
+         * committed. */
+        struct store_state st = s->state;
+        st.term = pl.hs_term;
+        st.vote = pl.hs_vote;
+        st.snap = pl.snap;
+        st.dead = pl.dead;
+        rv = store__state_write(s, &st);
+        if (rv != 0) {
+            rv = -EIO;
+            goto err;
+        }
     }
     if (pl.n > 0) {
         /* Otherwise txn stays open meanwhile (we are the only writer;
@@ -550,9 +563,8 @@ int store_write(struct store *s, const struct store_batch *b,
     }
     if (pl.marks) {
         /* Best effort too: retried after the next compaction or open. */
-        raft_index upto =
-            pl.compacted < pl.snap.index ? pl.compacted : pl.snap.index;
-        store__wal_gc(&s->wal, upto, pl.dead);
+        store__wal_gc(&s->wal, store__gc_bound(s, pl.compacted, pl.snap.index),
+                      pl.dead);
     }
     free(pl.ents);
     return 0;

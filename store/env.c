@@ -368,6 +368,24 @@ err:
     return rv;
 }
 
+/* raft.state from data.mdb as it is now. */
+static int save_state(struct store *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0) {
+        return store__fail(s, store__lmdb_err(rc), "%s: begin: %s", s->dir,
+                           mdb_strerror(rc));
+    }
+    int rv = store__state_save(s, txn);
+    mdb_txn_abort(txn);
+    if (rv != 0) {
+        return store__fail(s, rv, "%s/raft.state: %s", s->dir,
+                           store_strerror(rv));
+    }
+    return 0;
+}
+
 /* True if the data dir holds WAL segments. */
 static bool has_wal(const struct store *s)
 {
@@ -412,7 +430,7 @@ static int open_wal(struct store *s, size_t seg_size)
         return rv;
     }
     s->wal_open = true;
-    store__wal_gc(&s->wal, compacted < m.index ? compacted : m.index, dead);
+    store__wal_gc(&s->wal, store__gc_bound(s, compacted, m.index), dead);
     return 0;
 }
 
@@ -436,13 +454,33 @@ int store_open(struct store *s, const struct store_options *o)
     s->map_size = o->map_size != 0 ? o->map_size : STORE_DEFAULT_MAP_SIZE;
     s->max_value = o->max_value != 0 ? o->max_value : STORE_DEFAULT_MAX_VALUE;
     s->node_id = o->node_id;
+    s->cluster_id = strdup(o->cluster_id);
+    s->boot_id_file = o->boot_id_file != NULL ? strdup(o->boot_id_file)
+                                              : NULL;
+    if (s->cluster_id == NULL ||
+        (o->boot_id_file != NULL && s->boot_id_file == NULL)) {
+        rv = store__fail(s, -ENOMEM, "out of memory");
+        goto err_dir;
+    }
 
     rv = lock_dir(s, o);
     if (rv != 0) {
         goto err_dir;
     }
+    /* durable.c: did the machine go down with unsynced commits? */
+    bool power_lost = false;
+    struct store_state rebuild;
+    rv = store__mark_check(s, &power_lost);
+    if (rv == 0 && power_lost) {
+        rv = store__rebuild_prepare(s, o, &rebuild);
+    }
+    if (rv != 0) {
+        goto err_lock;
+    }
     store__path(s, path, "data.mdb");
-    if (stat(path, &st) != 0) {
+    if (power_lost) {
+        fresh = true; /* data.mdb is gone; the WAL stays */
+    } else if (stat(path, &st) != 0) {
         if (!o->create) {
             rv = store__fail(s, -ENOENT,
                              "%s: no raftfs store here (no data.mdb)", s->dir);
@@ -458,7 +496,7 @@ int store_open(struct store *s, const struct store_options *o)
         }
     }
 
-    if (fresh && has_wal(s)) {
+    if (fresh && !power_lost && has_wal(s)) {
         /* WAL segments without the LMDB metadata they belong with. */
         rv = store__fail(s, STORE_ERR_NOT_RAFTFS,
                          "%s: WAL segments (wal-*) but no store metadata in "
@@ -491,6 +529,22 @@ int store_open(struct store *s, const struct store_options *o)
     if (rv != 0) {
         goto err_env;
     }
+    if (power_lost) {
+        rv = store__rebuild(s, &rebuild);
+        if (rv != 0) {
+            goto err_fsm;
+        }
+    }
+    /* data.mdb is trusted from here: raft.state copies it (a store from
+     * before raft.state gets one now), then the mark for this boot goes
+     * down before any unsynced commit. */
+    rv = save_state(s);
+    if (rv == 0) {
+        rv = store__mark_set(s);
+    }
+    if (rv != 0) {
+        goto err_fsm;
+    }
     rv = store__snap_recover(s);
     if (rv != 0) {
         goto err_fsm;
@@ -515,6 +569,10 @@ err_lock:
 err_dir:
     free(s->dir);
     s->dir = NULL;
+    free(s->cluster_id);
+    s->cluster_id = NULL;
+    free(s->boot_id_file);
+    s->boot_id_file = NULL;
     return rv;
 }
 
@@ -524,6 +582,7 @@ void store_close(struct store *s)
         store__wal_close(&s->wal);
         s->wal_open = false;
     }
+    store__mark_clear(s);
     store__fsm_close(&s->fsm);
     if (s->env != NULL) {
         mdb_env_close(s->env);
@@ -535,4 +594,8 @@ void store_close(struct store *s)
     }
     free(s->dir);
     s->dir = NULL;
+    free(s->cluster_id);
+    s->cluster_id = NULL;
+    free(s->boot_id_file);
+    s->boot_id_file = NULL;
 }

@@ -53,6 +53,40 @@ int store__lmdb_err(int rc);
 int store__fail(struct store *s, int rv, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* durable.c: raft.state, the unsynced mark, the rebuild after a power
+ * loss (see the top of durable.c). */
+size_t store__state_encode(const struct store_state *st, uint8_t *buf);
+int store__state_decode(const uint8_t *buf, size_t len,
+                        struct store_state *st);
+/* Writes raft.state durably (and s->state); 0 or -errno. */
+int store__state_write(struct store *s, const struct store_state *st);
+int store__state_read(struct store *s, struct store_state *st);
+/* raft.state from what txn sees in "meta" (identity from s). */
+int store__state_save(struct store *s, MDB_txn *txn);
+/* *power_lost: a mark from another boot (or none readable now). */
+int store__mark_check(struct store *s, bool *power_lost);
+/* Writes the mark for this boot and sets s->nosync (unless no boot id is
+ * readable: then commits stay synced). */
+int store__mark_set(struct store *s);
+/* Clean close: a full sync, then the mark goes. */
+void store__mark_clear(struct store *s);
+/* Before the env opens: reads raft.state into *st, checks identity and the
+ * snapshot file, removes data.mdb. */
+int store__rebuild_prepare(struct store *s, const struct store_options *o,
+                           struct store_state *st);
+/* In the fresh env: hard state, marks, snapshot restored; synced. */
+int store__rebuild(struct store *s, const struct store_state *st);
+
+/* How far WAL segments may be deleted: the compaction mark, but never past
+ * the snapshot in data.mdb nor the one a rebuild would start from. */
+static inline raft_index store__gc_bound(const struct store *s,
+                                         raft_index compacted,
+                                         raft_index snap)
+{
+    raft_index b = compacted < snap ? compacted : snap;
+    return b < s->state.snap.index ? b : s->state.snap.index;
+}
+
 /* meta.c: the "meta" DBI. Every function works in the caller's txn. */
 
 /* Hard state; 0,0 when absent. */

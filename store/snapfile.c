@@ -247,6 +247,14 @@ int store_snapshot_take(struct store *s, struct raft_snapshot_meta *out)
     if (rc != 0) {
         return store__lmdb_err(rc);
     }
+    /* A rebuild starts from this snapshot from now on (durable.c); only
+     * then may the previous one go. */
+    struct store_state st = s->state;
+    st.snap = m;
+    rv = store__state_write(s, &st);
+    if (rv != 0) {
+        return rv;
+    }
     remove_stale(s, m.index);
     *out = m;
     return 0;

@@ -123,6 +123,23 @@ struct store_options {
     const char *cluster_id; /* 1..STORE_CLUSTER_MAX bytes, NUL-terminated */
     raft_id node_id;        /* != 0 */
     size_t wal_segment_size; /* WAL segment bytes; 0: 8 MiB (tests: small) */
+    /* Where the running kernel's boot id is read (durable.c); NULL:
+     * /proc/sys/kernel/random/boot_id. Tests point it at a file of their
+     * own to play a reboot. */
+    const char *boot_id_file;
+};
+
+#define STORE_BOOT_ID_MAX 64
+
+/* What raft.state holds (durable.c): what a rebuild after a power loss
+ * needs besides the WAL and the snapshot file. */
+struct store_state {
+    char cluster[STORE_CLUSTER_MAX + 1];
+    raft_id node;
+    raft_term term;
+    raft_id vote;
+    uint64_t dead; /* the WAL's dead mark */
+    struct raft_snapshot_meta snap;
 };
 
 /* Fills o with defaults: create false, default sizes, no dir/cluster/node. */
@@ -138,6 +155,11 @@ struct store {
     size_t map_size;
     size_t max_value;
     raft_id node_id;
+    char *cluster_id;     /* owned */
+    char *boot_id_file;   /* owned; NULL: the kernel's */
+    bool nosync;          /* applies commit unsynced (durable.c) */
+    bool rebuilt;         /* store_open rebuilt data.mdb after a power loss */
+    struct store_state state; /* as last written to raft.state */
     struct store_fsm fsm;
     uint64_t n_syncs; /* mdb_env_sync calls + WAL batch fdatasyncs (stats) */
     char errmsg[STORE_ERRMSG_MAX];

@@ -1,0 +1,87 @@
+/* Test helpers shared by store/ unit tests: write a batch, and fill the
+ * log with entries that make files and directories. */
+#ifndef TEST_STORE_FILL_H
+#define TEST_STORE_FILL_H
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "store.h"
+
+static void write_batch(struct store *s, struct store_batch *b)
+{
+    struct store_write_result r;
+    int rv = store_write(s, b, &r);
+    ck_assert_msg(rv == 0, "store_write: %s", store_strerror(rv));
+    store_write_result_close(&r);
+    store_batch_reset(b);
+}
+
+/* Appends and applies n mkdir/create commands (entries from..from+n-1,
+ * term 2): entry i makes "n<i>" in the root, a directory when i % 3 == 0,
+ * a file otherwise; a CONFIG entry (conf) comes first when from == 1. */
+static void fill(struct store *s, raft_index from, size_t n,
+                 const struct raft_config *conf)
+{
+    struct raft_entry *e = calloc(n, sizeof *e);
+    struct store_batch b;
+    ck_assert_ptr_nonnull(e);
+    for (size_t i = 0; i < n; i++) {
+        raft_index idx = from + i;
+        e[i].index = idx;
+        e[i].term = 2;
+        if (idx == 1) {
+            uint8_t buf[512];
+            /* raft.h's config encoding, written by hand for one server. */
+            size_t len = 0;
+            buf[len++] = 1;
+            buf[len++] = (uint8_t)conf->n;
+            for (unsigned k = 0; k < conf->n; k++) {
+                uint64_t id = conf->servers[k].id;
+                for (int j = 0; j < 8; j++) {
+                    buf[len++] = (uint8_t)(id >> (8 * j));
+                }
+                buf[len++] = conf->servers[k].role;
+                size_t alen = strlen(conf->servers[k].addr);
+                buf[len++] = (uint8_t)alen;
+                memcpy(buf + len, conf->servers[k].addr, alen);
+                len += alen;
+            }
+            e[i].type = RAFT_ENTRY_CONFIG;
+            e[i].data.base = malloc(len);
+            memcpy(e[i].data.base, buf, len);
+            e[i].data.len = len;
+            continue;
+        }
+        char name[32];
+        struct store_cmd c;
+        struct raft_buf enc;
+        store_cmd_init(&c);
+        c.type = idx % 3 == 0 ? STORE_CMD_MKDIR : STORE_CMD_CREATE;
+        c.parent = STORE_ROOT_INO;
+        c.name.base = name;
+        c.name.len = (size_t)snprintf(name, sizeof name, "n%llu",
+                                      (unsigned long long)idx);
+        c.mode = 0755;
+        c.time_ns = idx;
+        ck_assert_int_eq(store_cmd_encode(&c, &enc), 0);
+        e[i].type = RAFT_ENTRY_COMMAND;
+        e[i].data.len = STORE_FSM_ENVELOPE + enc.len;
+        e[i].data.base = calloc(1, e[i].data.len);
+        memcpy((char *)e[i].data.base + STORE_FSM_ENVELOPE, enc.base, enc.len);
+        free(enc.base);
+    }
+    store_batch_init(&b);
+    store_batch_append(&b, e, n);
+    store_batch_apply(&b, e, n);
+    write_batch(s, &b);
+    store_batch_close(&b);
+    for (size_t i = 0; i < n; i++) {
+        free(e[i].data.base);
+    }
+    free(e);
+}
+
+#endif /* TEST_STORE_FILL_H */
