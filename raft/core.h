@@ -45,7 +45,7 @@ struct raft__progress {
      * max_inflight slots pointing into raft.infl_slab. */
     raft_index *infl;
     unsigned infl_head, infl_n;
-    uint64_t read_seq; /* highest heartbeat broadcast this peer acked */
+    uint64_t read_seq; /* highest message seq this peer acked */
     raft_index hb_match; /* match at the previous heartbeat response */
     raft_index sent_commit; /* highest commit index sent to this peer */
     /* SNAPSHOT: the snapshot being sent, the offset the follower wants
@@ -148,19 +148,25 @@ struct raft {
      * the time asked. */
     struct raft__read *freads;
     size_t n_freads, cap_freads;
-    /* Heartbeat broadcasts of this term are numbered 1, 2, ... (the seq
-     * they carry, echoed by the followers): each one is a read-index round
-     * and may renew the lease. */
-    uint64_t read_seq;   /* last heartbeat broadcast */
-    uint64_t read_acked; /* last broadcast acked by a quorum (with us) */
+    /* What the leader sends in a term is numbered 1, 2, ... (the seq its
+     * heartbeats and appends carry, echoed by the followers; read_index.c).
+     * Each heartbeat broadcast takes a new seq and is a read-index round;
+     * appends take a new seq at most once per RAFT__SEQ_GRANULE, else
+     * carry the current one. Acks confirm reads and renew the lease. */
+    uint64_t read_seq;   /* last seq sent */
+    uint64_t read_acked; /* last seq acked by a quorum (with us) */
     uint64_t read_round; /* last broadcast started for waiting reads */
     bool read_round_wanted; /* reads wait for a round not yet started */
-    /* Lease (thesis §6.4.1): send times of the last RAFT__HB_RING
-     * broadcasts, by seq % RAFT__HB_RING. The lease starts at the send time
-     * of read_acked, if read_acked >= lease_from (acks of broadcasts sent
-     * before the lease was last voided do not count) and still in the
-     * ring. Invariant: lease_from >= 1 while leader. */
-#define RAFT__HB_RING 64
+    /* Lease (thesis §6.4.1): hb_sent[seq % RAFT__HB_RING] is the `now` at
+     * which the last RAFT__HB_RING seqs were first sent. The lease starts
+     * at the send time of read_acked, if read_acked >= lease_from (acks of
+     * seqs sent before the lease was last voided do not count) and still
+     * in the ring. Invariant: lease_from >= 1 while leader. Appends take
+     * at most ~256 seqs per election timeout (the granule), so they cannot
+     * push an acked seq out of the ring within a lease; heartbeats take
+     * election_timeout / heartbeat_interval. */
+#define RAFT__HB_RING 1024
+#define RAFT__SEQ_GRANULE(r) RAFT__MAX(1u, (r)->o.election_timeout / 256)
     raft_time hb_sent[RAFT__HB_RING];
     uint64_t lease_from;
     bool lease_barred; /* TimeoutNow sent: no lease for the rest of the term */
@@ -327,6 +333,11 @@ void raft__reads_acked(struct raft *r);
 /* Leader: forget the acks collected so far; only broadcasts sent from now
  * on count toward the lease. bar: and none for the rest of the term. */
 void raft__lease_void(struct raft *r, bool bar, const char *why);
+/* Leader: the seq an AppendEntries queued now carries (a new one after a
+ * granule or a lease void, else the current one). */
+uint64_t raft__append_seq(struct raft *r);
+/* Leader: p acknowledged a message of this term numbered seq. */
+void raft__seq_acked(struct raft *r, struct raft__progress *p, uint64_t seq);
 
 /* transfer.c */
 void raft__transfer_check(struct raft *r, struct raft__progress *p);

@@ -18,6 +18,7 @@ void raft_options_default(struct raft_options *o)
     o->check_quorum = true;
     o->lease_reads = true;
     o->clock_drift_permille = 100;
+    o->confirm_window = RAFT_CONFIRM_WINDOW_HEARTBEAT;
 }
 
 static int load(struct raft *r, const struct raft_load *l)
@@ -98,6 +99,9 @@ int raft_new(const struct raft_options *o, const struct raft_load *l,
         return RAFT_ERR_NOMEM;
     }
     r->o = *o;
+    if (o->confirm_window == RAFT_CONFIRM_WINDOW_HEARTBEAT) {
+        r->o.confirm_window = o->heartbeat_interval;
+    }
     /* Seed per node: nodes sharing a seed must not share a sequence (a
      * shifted splitmix stream would time them out together forever). */
     r->prng = o->id;

@@ -191,6 +191,7 @@ struct raft_message {
             raft_index commit;
             struct raft_entry *entries; /* owned by the message */
             size_t n_entries;
+            uint64_t seq; /* as heartbeat.seq; 0: none */
         } append;
         struct {
             bool reject;
@@ -202,6 +203,7 @@ struct raft_message {
              * last index + 1 when its log is too short; hint_term 0 then). */
             raft_index hint_index;
             raft_term hint_term;
+            uint64_t seq; /* the append's seq, echoed */
         } append_resp;
         struct {
             raft_index last_index;
@@ -215,7 +217,10 @@ struct raft_message {
         } vote_resp;
         struct {
             raft_index commit;
-            uint64_t seq; /* read-index round this heartbeat confirms */
+            /* The leader's numbering of what it sends in a term (read
+             * index rounds and leases, read_index.c), echoed in the
+             * response. Heartbeats and appends share it. */
+            uint64_t seq;
         } heartbeat;
         struct {
             uint64_t seq;
@@ -285,6 +290,16 @@ struct raft_options {
      * 1000 from the send time of the heartbeat a quorum acknowledged.
      * Default 100 (a lease of 0.9 election timeouts). 1000: no lease. */
     unsigned clock_drift_permille;
+    /* ms. A confirm read (raft_read_index_confirm) is answered without a
+     * new heartbeat round when the lease holds (so never with lease_reads
+     * off) and a majority of the voters of the configuration in effect,
+     * the leader included, acknowledged a heartbeat or AppendEntries that
+     * the leader sent less than confirm_window ms before `now`. 0: every
+     * confirm read waits for a round started after it (the behaviour
+     * before this option). RAFT_CONFIRM_WINDOW_HEARTBEAT (the default):
+     * the heartbeat interval. A window of a lease or longer makes confirm
+     * reads no stronger than lease reads. */
+    unsigned confirm_window;
     /* Optional: called with a readable line for every decision. */
     void (*trace)(void *data, raft_id id, const char *line);
     void *trace_data;
@@ -293,9 +308,12 @@ struct raft_options {
 /* Fills o with defaults: election 1000ms, heartbeat 100ms, 1 MiB per
  * AppendEntries, 64 appends in flight, 1 MiB snapshot chunks, 1024 entries
  * kept behind a snapshot, learner_catchup 64, pre-vote and check-quorum on,
- * lease reads on with clock_drift_permille 100, seed 0, no trace; id = 0
- * (the caller must set it). */
+ * lease reads on with clock_drift_permille 100, confirm_window
+ * RAFT_CONFIRM_WINDOW_HEARTBEAT, seed 0, no trace; id = 0 (the caller must
+ * set it). */
 void raft_options_default(struct raft_options *o);
+/* raft_options.confirm_window: as long as heartbeat_interval. */
+#define RAFT_CONFIRM_WINDOW_HEARTBEAT (~0u)
 
 /*
  * What a node had persisted when it stopped. The core copies everything.
@@ -373,11 +391,15 @@ int raft_propose(struct raft *r, raft_time now, const struct raft_buf *cmd,
  * a time cached since before the process could have been stopped. */
 int raft_read_index(struct raft *r, raft_time now, uint64_t ctx);
 
-/* The same, but never answered from the lease: a heartbeat round started
- * after the call confirms that a quorum still follows the leader. For a
- * caller that asks "can this node reach a quorum right now?" (a lease
- * outlives the quorum by up to 0.9 election timeouts), such as raftfs's
- * open for writing. ctx must be below 2^63 (for both calls): a follower
+/* The same, but not answered from the lease alone: for a caller that asks
+ * "could this node reach a quorum just now?" (a lease outlives the quorum
+ * by up to 0.9 election timeouts), such as raftfs's open for writing. The
+ * leader answers once a quorum acknowledged a heartbeat round started
+ * after the call, or at once (next update, no round) if its lease holds
+ * and a quorum acknowledged a heartbeat or AppendEntries sent less than
+ * raft_options.confirm_window ms before `now` (the same `now` freshness
+ * rule as above applies). Forwarded by a follower, the leader's `now` and
+ * window decide. ctx must be below 2^63 (for both calls): a follower
  * marks its request to the leader with the top bit (RAFT_ERR_INVALID). */
 int raft_read_index_confirm(struct raft *r, raft_time now, uint64_t ctx);
 
@@ -509,6 +531,9 @@ struct raft_read_stats {
     uint64_t lease_reads; /* answered under the leader's lease, no round */
     uint64_t round_reads; /* answered after a heartbeat round */
     uint64_t rounds;      /* heartbeat rounds started for waiting reads */
+    /* Confirm reads answered under the lease from a quorum contact less
+     * than confirm_window old, no round (not in lease_reads). */
+    uint64_t window_reads;
 };
 void raft_read_stats(const struct raft *r, struct raft_read_stats *out);
 /* Leader only: true if the lease holds at `now` (lease_reads on, a quorum

@@ -60,8 +60,8 @@ void raft__freads_fail(struct raft *r, bool only_expired)
     r->n_freads = k;
 }
 
-/* The highest heartbeat broadcast acknowledged by a majority of voters
- * (counting our own vote: we "ack" our latest broadcast). */
+/* The highest seq acknowledged by a majority of voters (counting our own
+ * vote: we "ack" the latest seq we sent). */
 static uint64_t quorum_seq(struct raft *r)
 {
     const struct raft_config *c = &raft__confs_last(&r->confs)->c;
@@ -130,6 +130,41 @@ static uint64_t quorum_seq(struct raft *r)
  *    answered at all, and a new term starts from no lease.
  * The core has no input for clock jumps: drivers give it a monotonic
  * clock.
+ *
+ * Appends carry the seq too. The argument above uses two facts about
+ * message k: it was sent no earlier than hb_sent[k], and a voter that
+ * echoes k accepted us as the leader of term T when it arrived (raft.c
+ * resets its election timer and last_heard before handing any APPEND,
+ * HEARTBEAT or SNAPSHOT of a term >= its own to replication.c; stale-term
+ * appends are answered without a seq). Both hold for an AppendEntries as
+ * for a heartbeat: the follower echoes the seq of the append it processed
+ * in every answer to it, accept or reject, even one sent after its
+ * persistence. Nothing needs a seq to reach every follower: a peer's ack
+ * of k' >= k is an ack of a message sent at hb_sent[k'] >= hb_sent[k], so
+ * "a majority acked k or later" still means that a majority accepted a
+ * message of ours sent at or after hb_sent[k]. Duplicated and reordered
+ * answers only ever echo a seq that was sent; p->read_seq only rises. And
+ * for step 3 of §6.4 a read waits for read_seq + 1 as of its arrival,
+ * which no message sent before it carries. An append takes a new seq if
+ * the current one was first sent a granule (RAFT__SEQ_GRANULE, 1/256 of
+ * an election timeout) ago or more, or predates a lease void; otherwise
+ * it reuses it, whose hb_sent is earlier than the append's send time
+ * (conservative). The cost: one compare per append, a seq on the wire,
+ * and a ring of 1024 send times; in exchange a steady write load keeps
+ * read_acked at most a granule plus a round trip (and the followers'
+ * persistence, which gates their append answers) old.
+ *
+ * Confirm reads (raft_read_index_confirm) ask for more than "no one else
+ * can have committed": the caller wants to know that a quorum could be
+ * reached just now. A round started after the read proves it. So does,
+ * within a window the caller accepts, a quorum's ack of a message sent
+ * less than confirm_window before `now`: the read is answered at once,
+ * no round, when the lease holds (so that the answer is also a
+ * linearizable read index, exactly as for a lease read) and
+ * now < hb_sent[read_acked] + confirm_window. What it claims is weaker
+ * than a round only in time: a majority accepted us as leader at some
+ * moment within the last confirm_window ms (by our clock) rather than
+ * after the call. A window of 0 never answers this way.
  */
 static bool lease_holds(const struct raft *r, raft_time now)
 {
@@ -143,6 +178,35 @@ static bool lease_holds(const struct raft *r, raft_time now)
     len = (raft_time)r->o.election_timeout *
           (1000 - r->o.clock_drift_permille) / 1000;
     return now < r->hb_sent[r->read_acked % RAFT__HB_RING] + len;
+}
+
+/* A confirm read may be answered now without a round (see above). */
+static bool recent_quorum(const struct raft *r, raft_time now)
+{
+    return r->o.confirm_window > 0 && lease_holds(r, now) &&
+           now < r->hb_sent[r->read_acked % RAFT__HB_RING] +
+                     r->o.confirm_window;
+}
+
+uint64_t raft__append_seq(struct raft *r)
+{
+    if (r->read_seq < r->lease_from ||
+        r->now >= r->hb_sent[r->read_seq % RAFT__HB_RING] +
+                      RAFT__SEQ_GRANULE(r)) {
+        r->read_seq++;
+        r->hb_sent[r->read_seq % RAFT__HB_RING] = r->now;
+    }
+    return r->read_seq;
+}
+
+void raft__seq_acked(struct raft *r, struct raft__progress *p, uint64_t seq)
+{
+    /* 0: an answer with no seq (an older peer, or an append sent before a
+     * term's first seq); above read_seq: never sent, ignored. */
+    if (seq > p->read_seq && seq <= r->read_seq) {
+        p->read_seq = seq;
+        raft__reads_acked(r);
+    }
 }
 
 bool raft_lease_valid(const struct raft *r, raft_time now)
@@ -182,7 +246,7 @@ void raft__reads_progress(struct raft *r)
 {
     size_t i, k;
     uint64_t q;
-    bool lease;
+    bool lease, recent;
     if (r->role != RAFT_LEADER || r->n_reads == 0) {
         return;
     }
@@ -202,6 +266,7 @@ void raft__reads_progress(struct raft *r)
         r->read_acked = q;
     }
     lease = lease_holds(r, r->now);
+    recent = recent_quorum(r, r->now);
     for (i = 0, k = 0; i < r->n_reads; i++) {
         if (lease && !r->reads[i].confirm) {
             /* §6.4.1: no other leader can have committed anything yet;
@@ -209,10 +274,15 @@ void raft__reads_progress(struct raft *r)
             release(r, &r->reads[i], 0);
             r->read_stats.lease_reads++;
         } else if (r->reads[i].seq <= r->read_acked) {
-            /* Step 3: a broadcast that started after the read and was
-             * acked by a majority proves we still led when it arrived. */
+            /* Step 3: a message numbered after the read arrived and acked
+             * by a majority proves we still led when it arrived. */
             release(r, &r->reads[i], 0);
             r->read_stats.round_reads++;
+        } else if (recent) {
+            /* A confirm read: the lease holds and a quorum heard from us
+             * within confirm_window (see above). */
+            release(r, &r->reads[i], 0);
+            r->read_stats.window_reads++;
         } else {
             r->reads[k++] = r->reads[i];
         }

@@ -97,6 +97,7 @@ bool raft__send_append(struct raft *r, struct raft__progress *p,
     if (m == NULL) {
         return false;
     }
+    m->append.seq = raft__append_seq(r);
     m->append.prev_index = prev;
     m->append.prev_term = raft__log_term(&r->log, prev);
     m->append.commit = r->commit;
@@ -172,8 +173,9 @@ void raft__bcast_heartbeat(struct raft *r)
     if (r->role != RAFT_LEADER) {
         return;
     }
-    /* Every broadcast is numbered: its acks confirm the reads that arrived
-     * before it (§6.4) and renew the lease from its send time (§6.4.1). */
+    /* Every broadcast takes a new seq: its acks confirm the reads that
+     * arrived before it (§6.4) and renew the lease from its send time
+     * (§6.4.1). */
     r->read_seq++;
     r->hb_sent[r->read_seq % RAFT__HB_RING] = r->now;
     for (i = 0; i < RAFT_MAX_SERVERS; i++) {
@@ -255,6 +257,9 @@ static void reply_append(struct raft *r, const struct raft_message *m,
     resp->append_resp.index = index;
     resp->append_resp.hint_index = hint_index;
     resp->append_resp.hint_term = hint_term;
+    /* Echoed whatever the answer: we accepted the sender as the leader of
+     * this term when the append arrived (read_index.c). */
+    resp->append_resp.seq = m->append.seq;
 }
 
 /* Entries must be contiguous after prev, of non-decreasing terms no higher
@@ -383,6 +388,7 @@ void raft__recv_append_resp(struct raft *r, const struct raft_message *m)
     }
     p->recent_active = true;
     if (m->append_resp.reject) {
+        raft__seq_acked(r, p, m->append_resp.seq);
         if ((p->state == RAFT__REPLICATE && idx <= p->match) ||
             (p->state == RAFT__PROBE && idx + 1 != p->next) ||
             p->state == RAFT__SNAPSHOT || idx <= p->match) {
@@ -399,6 +405,7 @@ void raft__recv_append_resp(struct raft *r, const struct raft_message *m)
     if (idx > raft__log_last(&r->log)) {
         return; /* claims entries we never had */
     }
+    raft__seq_acked(r, p, m->append_resp.seq);
     if (idx > p->match) {
         p->match = idx;
         updated = true;
@@ -450,13 +457,9 @@ void raft__recv_heartbeat_resp(struct raft *r, const struct raft_message *m)
         return;
     }
     p->recent_active = true;
-    if (m->heartbeat_resp.seq > p->read_seq &&
-        m->heartbeat_resp.seq <= r->read_seq) {
-        p->read_seq = m->heartbeat_resp.seq;
-        raft__reads_acked(r);
-        if (r->role != RAFT_LEADER) {
-            return;
-        }
+    raft__seq_acked(r, p, m->heartbeat_resp.seq);
+    if (r->role != RAFT_LEADER) {
+        return;
     }
     if (p->state == RAFT__PROBE) {
         p->probe_sent = false;

@@ -34,7 +34,10 @@ static void usage(void)
             "  --skew-ppm P:    clocks run up to P ppm fast or slow (default:\n"
             "                   per seed, 0 or up to 40000)\n"
             "  --lease-drift D: the cores' clock_drift_permille (default "
-            "100)\n");
+            "100)\n"
+            "  --confirm-window W: the cores' confirm_window in ms (default:\n"
+            "                   per seed, 0, heartbeat, up to an election "
+            "timeout)\n");
 }
 
 static double wall(void)
@@ -145,7 +148,7 @@ static int broken_driver(enum sim_break brk, const char *what)
 static int broken_lease(void)
 {
     struct sim_knobs k = {.lease = SIM_LEASE_ON, .skew_ppm = 600000,
-                          .lease_drift = 0};
+                          .lease_drift = 0, .confirm_window = -1};
     for (uint64_t seed = 1; seed <= 2000; seed++) {
         struct sim s;
         sim_init_knobs(&s, seed, 3, 3000, NULL, SIM_BREAK_NONE, &k);
@@ -191,7 +194,7 @@ int main(int argc, char **argv)
     bool trace = false, single = false, quiet = false, lenient = false;
     bool safety_only = false, keep_going = false;
     struct sim_knobs knobs = {.lease = SIM_LEASE_SEED, .skew_ppm = -1,
-                              .lease_drift = -1};
+                              .lease_drift = -1, .confirm_window = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -234,6 +237,8 @@ int main(int argc, char **argv)
             knobs.skew_ppm = (int)strtoul(v, NULL, 0), i++;
         } else if (strcmp(a, "--lease-drift") == 0) {
             knobs.lease_drift = (int)strtoul(v, NULL, 0), i++;
+        } else if (strcmp(a, "--confirm-window") == 0) {
+            knobs.confirm_window = (long)strtoul(v, NULL, 0), i++;
         } else if (strcmp(a, "--long-seeds") == 0) {
             long_seeds = strtoull(v, NULL, 0), i++;
         } else {
@@ -259,7 +264,7 @@ int main(int argc, char **argv)
     uint64_t committed = 0, events = 0, msgs = 0, crashes = 0, reads = 0,
              installs = 0, changes = 0, transfers = 0, garbage = 0,
              violations = 0, lease_reads = 0, round_reads = 0, rounds = 0,
-             lease_seeds = 0;
+             lease_seeds = 0, window_reads = 0;
     for (uint64_t k = 0; k < seeds; k++) {
         uint64_t seed = first + k;
         struct sim s;
@@ -299,6 +304,7 @@ int main(int argc, char **argv)
         lease_reads += s.reads.lease_reads;
         round_reads += s.reads.round_reads;
         rounds += s.reads.rounds;
+        window_reads += s.reads.window_reads;
     }
     double dt = wall() - t0;
     if (!single || !quiet || violations) {
@@ -315,8 +321,9 @@ int main(int argc, char **argv)
                 dt > 0 ? (double)committed / dt : 0.0);
         fprintf(trace ? stderr : stdout,
                 "raft-sim: leases on in %llu of %llu seeds; leader read "
-                "answers: %llu under a lease, %llu after %llu heartbeat "
-                "rounds\n", U(lease_seeds), U(seeds), U(lease_reads),
+                "answers: %llu under a lease, %llu confirm reads from the "
+                "window, %llu after %llu heartbeat rounds\n",
+                U(lease_seeds), U(seeds), U(lease_reads), U(window_reads),
                 U(round_reads), U(rounds));
     }
     return violations ? 1 : 0;

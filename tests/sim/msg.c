@@ -115,16 +115,16 @@ void sim_msg_describe(const struct raft_message *m, char *buf, size_t len)
     len -= (size_t)k;
     switch (m->type) {
     case RAFT_MSG_APPEND:
-        snprintf(buf, len, " prev=%llu/%llu commit=%llu n=%zu%s",
+        snprintf(buf, len, " prev=%llu/%llu commit=%llu n=%zu%s seq=%llu",
                  U(m->append.prev_index), U(m->append.prev_term),
                  U(m->append.commit), m->append.n_entries,
-                 m->append.n_entries ? "" : " (empty)");
+                 m->append.n_entries ? "" : " (empty)", U(m->append.seq));
         break;
     case RAFT_MSG_APPEND_RESP:
-        snprintf(buf, len, " %s index=%llu hint=%llu/%llu",
+        snprintf(buf, len, " %s index=%llu hint=%llu/%llu seq=%llu",
                  m->append_resp.reject ? "reject" : "ok",
                  U(m->append_resp.index), U(m->append_resp.hint_index),
-                 U(m->append_resp.hint_term));
+                 U(m->append_resp.hint_term), U(m->append_resp.seq));
         break;
     case RAFT_MSG_VOTE:
         snprintf(buf, len, " last=%llu/%llu%s%s", U(m->vote.last_index),

@@ -73,11 +73,14 @@ void sim_net_deliver(struct sim *s, struct sim_event *ev)
     } else {
         sim_tracef(s, "n%llu <- %s", U(n->id), d);
         uint64_t leased = sim_lease_count(n);
+        uint64_t windowed = sim_window_count(n);
         int rv = raft_step(n->r, sim_clock(s, n), m);
         if (rv != 0) {
             sim_tracef(s, "n%llu: step: %s", U(n->id), raft_strerror(rv));
         }
+        sim_observe_heard(s, n, ev->arg, m);
         sim_observe_lease(s, n, leased);
+        sim_observe_window(s, n, windowed);
         sim_node_process(s, n);
     }
     sim_msg_free(m);
@@ -123,12 +126,14 @@ static void rnd_fill(struct sim *s, struct raft_message *m, raft_index last,
             ents[i].data.base = bytes;
             ents[i].data.len = (size_t)sim_rng_below(&s->rng, nbytes + 1);
         }
+        m->append.seq = sim_rng_below(&s->rng, 1000);
         break;
     case RAFT_MSG_APPEND_RESP:
         m->append_resp.reject = sim_rng_chance(&s->rng, 5000);
         m->append_resp.index = rnd_index(s, last);
         m->append_resp.hint_index = rnd_index(s, last);
         m->append_resp.hint_term = sim_rng_below(&s->rng, m->term + 2);
+        m->append_resp.seq = sim_rng_below(&s->rng, 1000);
         break;
     case RAFT_MSG_VOTE:
         m->vote.last_index = rnd_index(s, last);

@@ -53,6 +53,7 @@ void sim_node_close(struct sim_node *n)
         n->reads_acc.lease_reads += st.lease_reads;
         n->reads_acc.round_reads += st.round_reads;
         n->reads_acc.rounds += st.rounds;
+        n->reads_acc.window_reads += st.window_reads;
         raft_free(n->r);
         n->r = NULL;
     }
@@ -116,6 +117,7 @@ void sim_node_start(struct sim *s, struct sim_node *n)
     o.check_quorum = s->p.check_quorum;
     o.lease_reads = s->p.lease_reads;
     o.clock_drift_permille = s->p.lease_drift;
+    o.confirm_window = s->p.confirm_window;
     if (s->trace != NULL) {
         o.trace = trace_cb;
         o.trace_data = s;

@@ -234,7 +234,65 @@ uint64_t sim_lease_count(const struct sim_node *n)
         return 0;
     }
     raft_read_stats(n->r, &st);
-    return st.lease_reads;
+    return st.lease_reads + st.window_reads;
+}
+
+uint64_t sim_window_count(const struct sim_node *n)
+{
+    struct raft_read_stats st;
+    if (!n->alive || n->r == NULL) {
+        return 0;
+    }
+    raft_read_stats(n->r, &st);
+    return st.window_reads;
+}
+
+void sim_observe_heard(struct sim *s, struct sim_node *n, unsigned from_slot,
+                       const struct raft_message *m)
+{
+    if ((m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT) &&
+        from_slot < SIM_MAX_SLOTS && n->r != NULL &&
+        raft_role(n->r) == RAFT_FOLLOWER &&
+        raft_current_term(n->r) == m->term && raft_leader(n->r) == m->from) {
+        n->heard_at[from_slot] = s->now;
+        n->heard_term[from_slot] = m->term;
+    }
+}
+
+void sim_observe_window(struct sim *s, struct sim_node *n, uint64_t before)
+{
+    if (sim_window_count(n) == before) {
+        return;
+    }
+    raft_term t = raft_current_term(n->r);
+    const struct raft_config *c = raft_configuration(n->r);
+    /* confirm_window of n's clock, in global ms: n's clock may run up to
+     * skew_ppm slow. */
+    uint64_t slow = 1000000 - s->p.skew_ppm;
+    uint64_t span = (s->p.confirm_window * 1000000ull + slow - 1) / slow + 2;
+    unsigned voters = 0, heard = 0;
+    for (unsigned i = 0; i < c->n; i++) {
+        int k;
+        if (c->servers[i].role != RAFT_VOTER) {
+            continue;
+        }
+        voters++;
+        if (c->servers[i].id == n->id) {
+            heard++;
+            continue;
+        }
+        k = sim_slot_of(s, c->servers[i].id);
+        if (k >= 0 && s->nodes[k].heard_term[n->slot] == t &&
+            s->nodes[k].heard_at[n->slot] + span > s->now) {
+            heard++;
+        }
+    }
+    if (heard < voters / 2 + 1) {
+        sim_fail(s, "Confirm window: n%llu (leader of term %llu) answers a "
+                 "confirm read without a round, but only %u of its %u "
+                 "voters accepted a message of its term in the last %llu ms",
+                 U(n->id), U(t), heard, voters, U(span));
+    }
 }
 
 void sim_observe_lease(struct sim *s, struct sim_node *n, uint64_t before)

@@ -115,6 +115,34 @@ static void pick_params(struct sim *s)
     }
 }
 
+/* confirm_window, from a stream of its own (the other draws stay what
+ * they were): 0 (always a round), the heartbeat interval (the default),
+ * anything up to an election timeout (beyond the lease: confirm reads
+ * then behave as lease reads), in a quarter of the seeds each. */
+static void pick_window(struct sim *s, const struct sim_knobs *k)
+{
+    struct sim_rng wg;
+    sim_rng_init(&wg, sim_mix(s->seed, 0xc0f1, 0));
+    switch (sim_rng_below(&wg, 4)) {
+    case 0:
+        s->p.confirm_window = 0;
+        break;
+    case 1:
+        s->p.confirm_window = s->p.heartbeat_interval;
+        break;
+    case 2:
+        s->p.confirm_window =
+            (unsigned)sim_rng_between(&wg, 1, s->p.election_timeout);
+        break;
+    default:
+        s->p.confirm_window = s->p.election_timeout;
+        break;
+    }
+    if (k->confirm_window >= 0) {
+        s->p.confirm_window = (unsigned)k->confirm_window;
+    }
+}
+
 /* Leases and clocks come from a stream of their own: every other draw of a
  * seed, so its network, faults and workload, is what it was before
  * leases. Lease reads on in 3 seeds of 4; a quarter of the seeds share one
@@ -138,6 +166,7 @@ static void pick_clocks(struct sim *s, const struct sim_knobs *k)
     if (k->lease_drift >= 0) {
         s->p.lease_drift = (unsigned)k->lease_drift;
     }
+    pick_window(s, k);
     for (unsigned i = 0; i < s->n_slots; i++) {
         struct sim_node *n = &s->nodes[i];
         n->skew = 0;
@@ -154,7 +183,7 @@ void sim_init(struct sim *s, uint64_t seed, unsigned nodes, uint64_t steps,
               FILE *trace, enum sim_break brk)
 {
     struct sim_knobs k = {.lease = SIM_LEASE_SEED, .skew_ppm = -1,
-                          .lease_drift = -1};
+                          .lease_drift = -1, .confirm_window = -1};
     sim_init_knobs(s, seed, nodes, steps, trace, brk, &k);
 }
 
@@ -177,8 +206,9 @@ void sim_init_knobs(struct sim *s, uint64_t seed, unsigned nodes,
     pick_params(s);
     pick_clocks(s, k);
     sim_tracef(s, "seed %llu: lease reads %d (drift margin %u/1000), clock "
-               "skew up to %u ppm", U(seed), s->p.lease_reads,
-               s->p.lease_drift, s->p.skew_ppm);
+               "skew up to %u ppm, confirm window %ums", U(seed),
+               s->p.lease_reads, s->p.lease_drift, s->p.skew_ppm,
+               s->p.confirm_window);
     sim_tracef(s, "seed %llu: %u voters + %u spares, election %ums, "
                "heartbeat %ums, delay %u-%ums, drop %u/10000, dup %u/10000, "
                "garbage every %ums, pre-vote %d, check-quorum %d, snapshot "
@@ -249,6 +279,7 @@ void sim_close(struct sim *s)
         s->reads.lease_reads += s->nodes[i].reads_acc.lease_reads;
         s->reads.round_reads += s->nodes[i].reads_acc.round_reads;
         s->reads.rounds += s->nodes[i].reads_acc.rounds;
+        s->reads.window_reads += s->nodes[i].reads_acc.window_reads;
     }
     sim_queue_close(&s->q);
     sim_check_close(&s->chk);

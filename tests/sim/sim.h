@@ -210,6 +210,11 @@ struct sim_node {
     raft_term vote_term_max;
     /* Read stats of the node's earlier incarnations (cores freed). */
     struct raft_read_stats reads_acc;
+    /* For the confirm_window check: the global time at which this node
+     * last accepted an AppendEntries or heartbeat from slot j as the
+     * leader of term heard_term[j] (kept across restarts: it happened). */
+    raft_time heard_at[SIM_MAX_SLOTS];
+    raft_term heard_term[SIM_MAX_SLOTS];
 };
 
 /* ---- The checker: safety properties over everything observed ---- */
@@ -309,6 +314,9 @@ struct sim_params {
     bool lease_reads;      /* the cores' lease reads (thesis §6.4.1) */
     unsigned lease_drift;  /* the cores' clock_drift_permille */
     unsigned skew_ppm;     /* bound on each node's clock rate error */
+    /* The cores' confirm_window, in ms as they use it (resolved from
+     * RAFT_CONFIRM_WINDOW_HEARTBEAT). */
+    unsigned confirm_window;
 };
 
 /* How a run's lease option is chosen (--lease). */
@@ -356,6 +364,8 @@ struct sim_knobs {
     enum sim_lease lease;
     int skew_ppm;    /* < 0: the seed decides; else every seed's bound */
     int lease_drift; /* < 0: the core's default clock_drift_permille */
+    /* < 0: the seed decides; else every core's confirm_window (ms). */
+    long confirm_window;
 };
 
 /* run.c */
@@ -432,7 +442,20 @@ void sim_observe_full(struct sim *s);
  * Stricter than the linearizability of the reads: it fails even when no
  * write followed, or no election completed. */
 void sim_observe_lease(struct sim *s, struct sim_node *n, uint64_t before);
+/* Reads n's core answered without a round under its lease: lease reads
+ * and confirm reads answered from the window (both need the lease). */
 uint64_t sim_lease_count(const struct sim_node *n);
+/* Confirm reads (raft_read_index_confirm): n's core answered some from a
+ * recent quorum contact, without a round, in the call just made if its
+ * window count passed `before`. Then a majority of the voters of its
+ * configuration (itself included) must have accepted an append or
+ * heartbeat of its term within confirm_window of its clock before now
+ * (with the clocks' skew bound and 2 ms of rounding slack). */
+void sim_observe_window(struct sim *s, struct sim_node *n, uint64_t before);
+uint64_t sim_window_count(const struct sim_node *n);
+/* n accepted m from its leader (call after raft_step). */
+void sim_observe_heard(struct sim *s, struct sim_node *n, unsigned from_slot,
+                       const struct raft_message *m);
 /* Majority of the voters of c durably hold (index, term)? */
 bool sim_durable_majority(struct sim *s, const struct raft_config *c,
                           raft_index index, raft_term term, unsigned *count,

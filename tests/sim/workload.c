@@ -68,13 +68,15 @@ static void do_read(struct sim *s, struct sim_node *n)
     rd.key = (unsigned)sim_rng_below(&s->rng, SIM_KEYS);
     rd.invoked = s->now;
     rd.lo = s->chk.commit_max;
-    /* A quarter of the reads want a round even under a lease (raftfs's
-     * open for writing, which checks the quorum). */
+    /* A quarter of the reads check the quorum (raftfs's open for
+     * writing): a round, or a quorum contact within confirm_window. */
     bool confirm = sim_rng_chance(&s->rng, 2500);
     uint64_t leased = sim_lease_count(n);
+    uint64_t windowed = sim_window_count(n);
     int rv = confirm ? raft_read_index_confirm(n->r, sim_clock(s, n), rd.ctx)
                      : raft_read_index(n->r, sim_clock(s, n), rd.ctx);
     sim_observe_lease(s, n, leased);
+    sim_observe_window(s, n, windowed);
     sim_tracef(s, "n%llu read%s %llu of key %u asked (lo %llu): %s",
                U(n->id), confirm ? " (confirm)" : "", U(rd.ctx), rd.key,
                U(rd.lo), rv ? raft_strerror(rv) : "ok");

@@ -6,9 +6,9 @@
 #define LEASE_MS (H_ET * 9 / 10)
 
 /* A cluster of n nodes (the first `voters` of them voters), with lease
- * reads on or off. */
-static void init_lease(struct h *h, unsigned n, unsigned voters, bool lease,
-                       bool check_quorum)
+ * reads on or off and the given confirm_window. */
+static void init_window(struct h *h, unsigned n, unsigned voters, bool lease,
+                        bool check_quorum, unsigned window)
 {
     struct raft_options o;
     raft_options_default(&o);
@@ -19,7 +19,16 @@ static void init_lease(struct h *h, unsigned n, unsigned voters, bool lease,
     o.learner_catchup = 0;
     o.lease_reads = lease;
     o.check_quorum = check_quorum;
+    o.confirm_window = window;
     h_init_opts(h, n, voters, &o);
+}
+
+/* The same with the default confirm_window (the heartbeat interval). */
+static void init_lease(struct h *h, unsigned n, unsigned voters, bool lease,
+                       bool check_quorum)
+{
+    init_window(h, n, voters, lease, check_quorum,
+                RAFT_CONFIRM_WINDOW_HEARTBEAT);
 }
 
 /* Round-based reads: the tests of §6.4 proper run with leases off. */
@@ -294,8 +303,8 @@ START_TEST(test_lease_read_at_once)
     h_elect(&h, 1);
     ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
     h_settle(&h);
-    /* Appends alone give no lease: it comes from numbered heartbeats. */
-    ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
+    /* Appends carry a seq too: their acks alone give a lease. */
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
     renew(&h, 1);
     ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
     ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 1), 0);
@@ -321,14 +330,15 @@ START_TEST(test_lease_read_at_once)
 }
 END_TEST
 
-/* Reference: §6.4.1. raft_read_index_confirm is never answered from the
- * lease, on the leader or forwarded by a follower: it proves that a quorum
- * follows the leader now, which a lease does not. */
+/* Reference: §6.4.1. With confirm_window 0, raft_read_index_confirm is
+ * never answered from the lease, on the leader or forwarded by a
+ * follower: it proves that a quorum follows the leader now, which a lease
+ * does not. */
 START_TEST(test_lease_confirm_read)
 {
     struct h h;
     raft_index idx;
-    init_lease(&h, 3, 3, true, true);
+    init_window(&h, 3, 3, true, true, 0);
     h_elect(&h, 1);
     ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
     h_settle(&h);
@@ -518,14 +528,16 @@ START_TEST(test_lease_void_step_down)
     ck_assert_ptr_nonnull(find_read(&h, 1, 1));
     ck_assert_int_eq(find_read(&h, 1, 1)->status, RAFT_ERR_NOT_LEADER);
     h_drop_all(&h);
-    h_elect(&h, 1);
+    h_timeout(&h, 1);
+    h_deliver_until_leader(&h, 1);
     ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
     ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 2), 0);
     h_pump(&h, 1);
     ck_assert_ptr_null(find_read(&h, 1, 2));
-    h_settle(&h); /* the round answers it */
+    h_settle(&h); /* the no-op commits; its acked appends answer it */
     ck_assert_ptr_nonnull(find_read(&h, 1, 2));
     ck_assert_int_eq(find_read(&h, 1, 2)->status, 0);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
     renew(&h, 1);
     ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
     h_close(&h);
@@ -711,6 +723,323 @@ START_TEST(test_lease_term_bump_keeps_honoring)
 }
 END_TEST
 
+/* ---- Confirm reads from a recent quorum contact (confirm_window) ---- */
+
+/* A confirm read asked less than confirm_window (default: the heartbeat
+ * interval) after the send time of a heartbeat a quorum acknowledged is
+ * answered in the next update without a round: on the leader, and
+ * forwarded by a follower. Counted as window_reads, not lease_reads. */
+START_TEST(test_confirm_window_no_round)
+{
+    struct h h;
+    raft_index idx;
+    raft_time sent;
+    struct raft_read_stats st;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    sent = renew(&h, 1);
+    st = stats(&h, 1);
+    h.now = sent + H_HB - 1; /* no tick: no periodic heartbeat */
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, 0);
+    ck_assert_uint_eq(find_read(&h, 1, 1)->index, idx);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 0);
+    ck_assert_uint_eq(stats(&h, 1).rounds, st.rounds);
+    ck_assert_uint_eq(stats(&h, 1).window_reads, st.window_reads + 1);
+    ck_assert_uint_eq(stats(&h, 1).lease_reads, st.lease_reads);
+    ck_assert_uint_eq(stats(&h, 1).round_reads, st.round_reads);
+    /* Forwarded: one message there, one answer back, no round. */
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[2].r, h.now, 2), 0);
+    h_pump(&h, 2);
+    h_deliver(&h);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 0);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_READ_INDEX_RESP, 1, 2), 1);
+    h_deliver(&h);
+    ck_assert_ptr_nonnull(find_read(&h, 2, 2));
+    ck_assert_int_eq(find_read(&h, 2, 2)->status, 0);
+    ck_assert_uint_eq(find_read(&h, 2, 2)->index, idx);
+    ck_assert_uint_eq(stats(&h, 1).rounds, st.rounds);
+    ck_assert_uint_eq(stats(&h, 1).window_reads, st.window_reads + 2);
+    /* The default window is the heartbeat interval: at its end, a round. */
+    h.now = sent + H_HB;
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, 3), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 3));
+    ck_assert_uint_eq(stats(&h, 1).rounds, st.rounds + 1);
+    h_close(&h);
+}
+END_TEST
+
+/* The window runs from the SEND time of the newest message a quorum
+ * acknowledged, for confirm_window ms (30 here), whenever the acks came
+ * (20 ms late here). A confirm read asked at or after its end takes a
+ * round started after it. */
+START_TEST(test_confirm_window_expired)
+{
+    struct h h;
+    raft_index idx;
+    raft_time sent;
+    struct raft_read_stats st;
+    init_window(&h, 3, 3, true, true, 30);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    h.now += H_HB;
+    sent = h.now;
+    raft_tick(h.nodes[1].r, h.now);
+    h_pump(&h, 1);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    h_deliver(&h); /* the followers hear it at `sent` */
+    h.now = sent + 20;
+    h_settle(&h); /* their acks arrive 20 ms later */
+    st = stats(&h, 1);
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, sent + 29, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, 0);
+    ck_assert_uint_eq(stats(&h, 1).rounds, st.rounds);
+    h.now = sent + 30;
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, 2), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 2));
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    ck_assert_uint_eq(stats(&h, 1).rounds, st.rounds + 1);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now)); /* not the lease */
+    h_settle(&h);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 2));
+    ck_assert_int_eq(find_read(&h, 1, 2)->status, 0);
+    ck_assert_uint_eq(find_read(&h, 1, 2)->index, idx);
+    ck_assert_uint_eq(stats(&h, 1).window_reads, st.window_reads + 1);
+    ck_assert_uint_eq(stats(&h, 1).round_reads, st.round_reads + 1);
+    h_close(&h);
+}
+END_TEST
+
+/* confirm_window 0: every confirm read waits for a round started after
+ * it, even right after a quorum acked a heartbeat, lease or not. */
+START_TEST(test_confirm_window_zero)
+{
+    struct h h;
+    raft_index idx;
+    struct raft_read_stats st;
+    init_window(&h, 3, 3, true, true, 0);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    renew(&h, 1);
+    st = stats(&h, 1);
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 1));
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    ck_assert_uint_eq(stats(&h, 1).rounds, st.rounds + 1);
+    h_settle(&h);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, 0);
+    ck_assert_uint_eq(stats(&h, 1).window_reads, 0);
+    ck_assert_uint_eq(stats(&h, 1).round_reads, st.round_reads + 1);
+    h_close(&h);
+}
+END_TEST
+
+/* A confirm read asked within the window is answered only when a round
+ * answers it: no answer before the leader is known to hold its lease. */
+static void assert_confirm_waits(struct h *h, uint64_t ctx)
+{
+    ck_assert(!raft_lease_valid(h->nodes[1].r, h->now));
+    ck_assert_int_eq(raft_read_index_confirm(h->nodes[1].r, h->now, ctx), 0);
+    h_pump(h, 1);
+    ck_assert_ptr_null(find_read(h, 1, ctx));
+    ck_assert_uint_eq(stats(h, 1).window_reads, 0);
+}
+
+/* Reference: §6.4 step 1. Heartbeats acked just now, but no entry of the
+ * term committed yet: no lease, so no answer from the window. */
+START_TEST(test_confirm_window_needs_noop)
+{
+    struct h h;
+    init_lease(&h, 3, 3, true, true);
+    h_timeout(&h, 1);
+    h_deliver_until_leader(&h, 1);
+    h_drop_all(&h); /* the no-op's appends are lost */
+    h.now += H_HB;
+    raft_tick(h.nodes[1].r, h.now);
+    h_pump(&h, 1);
+    h_deliver(&h);  /* heartbeats reach the followers */
+    h_deliver(&h);  /* their acks reach the leader... */
+    h_drop_all(&h); /* ...whose appends of the no-op are lost again */
+    ck_assert_uint_lt(raft_commit_index(h.nodes[1].r), 2);
+    assert_confirm_waits(&h, 1);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 0);
+    h_run(&h, 3 * H_HB);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_uint_ge(find_read(&h, 1, 1)->index, 2);
+    h_close(&h);
+}
+END_TEST
+
+/* Reference: §3.10. After TimeoutNow (no lease for the rest of the term),
+ * a confirm read within the window takes a round. */
+START_TEST(test_confirm_window_timeout_now)
+{
+    struct h h;
+    raft_index idx;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    renew(&h, 1);
+    ck_assert_int_eq(raft_transfer(h.nodes[1].r, h.now, 2), 0);
+    h_pump(&h, 1);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_TIMEOUT_NOW, 1, 2), 1);
+    assert_confirm_waits(&h, 1);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    h_close(&h);
+}
+END_TEST
+
+/* Reference: §4.1. Acks counted under the configuration before a change
+ * do not answer a confirm read asked after it, within the window. */
+START_TEST(test_confirm_window_config_change)
+{
+    struct h h;
+    raft_index idx, cidx;
+    init_lease(&h, 4, 3, true, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    renew(&h, 1);
+    ck_assert_int_eq(raft_change(h.nodes[1].r, h.now, RAFT_ADD_LEARNER, 4,
+                                 "127.0.0.1:7003", &cidx),
+                     0);
+    assert_confirm_waits(&h, 1);
+    h_settle(&h);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 1));
+    ck_assert_int_eq(find_read(&h, 1, 1)->status, 0);
+    h_close(&h);
+}
+END_TEST
+
+/* With lease_reads off, confirm reads always take a round. */
+START_TEST(test_confirm_window_lease_off)
+{
+    struct h h;
+    raft_index idx;
+    init_lease(&h, 3, 3, false, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    renew(&h, 1);
+    assert_confirm_waits(&h, 1);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
+    h_close(&h);
+}
+END_TEST
+
+/* Appends carry a seq: under a steady write load with no heartbeat, each
+ * write's acked append keeps the quorum contact fresh, and a confirm read
+ * after each write is answered with no round, long after the window of
+ * the last heartbeat has passed. Without writes it takes a round again. */
+START_TEST(test_confirm_window_appends_keep_fresh)
+{
+    struct h h;
+    raft_index idx;
+    raft_time sent;
+    uint64_t hb, i;
+    struct raft_read_stats st;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_settle(&h);
+    sent = renew(&h, 1);
+    hb = h.delivered[RAFT_MSG_HEARTBEAT];
+    st = stats(&h, 1);
+    for (i = 1; i <= 10; i++) {
+        h.now += H_HB - 3; /* no tick: no periodic heartbeat */
+        ck_assert_int_eq(h_propose(&h, 1, (uint8_t)i, &idx), 0);
+        h_settle(&h); /* appended, acked, committed */
+        ck_assert_uint_ge(raft_commit_index(h.nodes[1].r), idx);
+        ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, i), 0);
+        h_pump(&h, 1);
+        ck_assert_ptr_nonnull(find_read(&h, 1, i));
+        ck_assert_int_eq(find_read(&h, 1, i)->status, 0);
+        ck_assert_uint_eq(find_read(&h, 1, i)->index, idx);
+    }
+    ck_assert_uint_gt(h.now, sent + 5 * H_HB);
+    ck_assert_uint_eq(h.delivered[RAFT_MSG_HEARTBEAT], hb);
+    ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 0);
+    ck_assert_uint_eq(stats(&h, 1).rounds, st.rounds);
+    ck_assert_uint_eq(stats(&h, 1).window_reads, st.window_reads + 10);
+    /* The lease runs from the last acked append too. */
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now + LEASE_MS - 1));
+    ck_assert(!raft_lease_valid(h.nodes[1].r, h.now + LEASE_MS));
+    h.now += H_HB;
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, 99), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 99));
+    ck_assert_uint_eq(stats(&h, 1).rounds, st.rounds + 1);
+    h_settle(&h);
+    ck_assert_ptr_nonnull(find_read(&h, 1, 99));
+    h_close(&h);
+}
+END_TEST
+
+/* Answers to appends echo the append's seq; a success that claims
+ * entries the leader never had is not counted as an ack. */
+START_TEST(test_confirm_window_append_seq_echo)
+{
+    struct h h;
+    raft_index idx;
+    size_t k;
+    uint64_t seq = 0;
+    struct raft_message m;
+    init_lease(&h, 3, 3, true, true);
+    h_elect(&h, 1);
+    h.now += 2 * H_HB; /* no tick; the election's acks get old */
+    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
+    h_pump(&h, 1);
+    for (k = 0; k < h.nq; k++) {
+        if (h.q[k].type == RAFT_MSG_APPEND && h.q[k].to == 2) {
+            seq = h.q[k].append.seq;
+        }
+    }
+    ck_assert_uint_gt(seq, 0);
+    h_deliver(&h);
+    h_pump_all(&h);
+    for (k = 0; k < h.nq; k++) {
+        if (h.q[k].type == RAFT_MSG_APPEND_RESP && h.q[k].from == 2) {
+            ck_assert_uint_eq(h.q[k].append_resp.seq, seq);
+        }
+    }
+    h_drop_all(&h); /* the acks are lost */
+    h.now += H_HB / 2; /* within the append's window, not the election's */
+    ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
+    memset(&m, 0, sizeof m);
+    m.type = RAFT_MSG_APPEND_RESP;
+    m.term = raft_current_term(h.nodes[1].r);
+    m.to = 1;
+    m.append_resp.index = raft_last_index(h.nodes[1].r) + 5;
+    m.append_resp.seq = seq + 1000; /* never sent: ignored anyway */
+    for (m.from = 2; m.from <= 3; m.from++) {
+        ck_assert_int_eq(raft_step(h.nodes[1].r, h.now, &m), 0);
+    }
+    m.append_resp.seq = seq; /* sent, but the answer is bogus */
+    for (m.from = 2; m.from <= 3; m.from++) {
+        ck_assert_int_eq(raft_step(h.nodes[1].r, h.now, &m), 0);
+    }
+    h_drop_all(&h);
+    ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, 1), 0);
+    h_pump(&h, 1);
+    ck_assert_ptr_null(find_read(&h, 1, 1));
+    h_close(&h);
+}
+END_TEST
+
 static Suite *read_suite(void)
 {
     Suite *s = suite_create("raft_read");
@@ -734,6 +1063,18 @@ static Suite *read_suite(void)
     tcase_add_test(tc, test_lease_restarted_follower_waits);
     tcase_add_test(tc, test_lease_term_bump_keeps_honoring);
     suite_add_tcase(s, tc);
+    tc = tcase_create("confirm_window");
+    tcase_add_test(tc, test_confirm_window_no_round);
+    tcase_add_test(tc, test_confirm_window_expired);
+    tcase_add_test(tc, test_confirm_window_zero);
+    tcase_add_test(tc, test_confirm_window_needs_noop);
+    tcase_add_test(tc, test_confirm_window_timeout_now);
+    tcase_add_test(tc, test_confirm_window_config_change);
+    tcase_add_test(tc, test_confirm_window_lease_off);
+    tcase_add_test(tc, test_confirm_window_appends_keep_fresh);
+    tcase_add_test(tc, test_confirm_window_append_seq_echo);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("transfer");
     tcase_add_test(tc, test_transfer);
     tcase_add_test(tc, test_transfer_abort);
