@@ -176,11 +176,13 @@ void fs__op_read(struct fs_op *op)
     /* Thesis §6.4: the leader confirms it still leads (one heartbeat
      * round shared by every read of this loop iteration, or none while
      * its lease holds, §6.4.1), this node applies up to its commit index,
-     * then op->run reads LMDB. An open for writing (op->quorum) always
-     * takes the round: it answers "can this node reach a quorum now?",
-     * and a lease outlives a lost quorum by up to 0.9 election timeouts,
-     * long enough for `echo v > k` to pass its open and lose the write at
-     * a close whose error bash ignores. */
+     * then op->run reads LMDB. An open for writing (op->quorum) asks
+     * "can this node reach a quorum now?": a lease outlives a lost quorum
+     * by up to 0.9 election timeouts, long enough for `echo v > k` to pass
+     * its open and lose the write at a close whose error bash ignores. So
+     * it is a confirm read: answered at once only if a quorum acknowledged
+     * a message the leader sent within the last confirm window (the
+     * heartbeat interval; raft.h), else after a new heartbeat round. */
     op->in_driver = true;
     if (op->quorum) {
         raft_node_read(m->d->node, on_read, op);

@@ -76,6 +76,8 @@ static int fill_append(const struct raft_message *m, RaftMessage *rm,
     a->prev_index = m->append.prev_index;
     a->prev_term = m->append.prev_term;
     a->commit = m->append.commit;
+    a->has_seq = m->append.seq != 0;
+    a->seq = m->append.seq;
     if (n > 0) {
         void *mem = malloc(n * (sizeof *es + sizeof *ps));
         if (mem == NULL)
@@ -157,6 +159,8 @@ int net__encode_raft(const struct raft_message *m, size_t frame_max,
         b.append_resp.hint_index = m->append_resp.hint_index;
         b.append_resp.has_hint_term = true;
         b.append_resp.hint_term = m->append_resp.hint_term;
+        b.append_resp.has_seq = m->append_resp.seq != 0;
+        b.append_resp.seq = m->append_resp.seq;
         rm.body_case = RAFTFS__PEER__RAFT_MESSAGE__BODY_APPEND_RESP;
         rm.append_resp = &b.append_resp;
         break;
@@ -357,6 +361,7 @@ static int decode_append(const Raftfs__Peer__Append *a, raft_term term,
     m->append.prev_index = a->prev_index;
     m->append.prev_term = a->prev_term;
     m->append.commit = a->commit;
+    m->append.seq = a->has_seq ? a->seq : 0;
     m->append.entries = NULL;
     m->append.n_entries = 0;
     if (a->prev_term > term)
@@ -446,6 +451,8 @@ static int decode_raft(const RaftMessage *rm, struct raft_message *m)
         m->append_resp.index = rm->append_resp->index;
         m->append_resp.hint_index = rm->append_resp->hint_index;
         m->append_resp.hint_term = rm->append_resp->hint_term;
+        m->append_resp.seq =
+            rm->append_resp->has_seq ? rm->append_resp->seq : 0;
         break;
     case RAFTFS__PEER__RAFT_MESSAGE__BODY_VOTE:
         m->type = RAFT_MSG_VOTE;

@@ -74,7 +74,9 @@ START_TEST(test_append_with_entries)
     m.append.commit = 9;
     m.append.entries = es;
     m.append.n_entries = 3;
+    m.append.seq = 77;
     roundtrip(&m, &e);
+    ck_assert_uint_eq(e.raft.append.seq, 77);
     ck_assert_uint_eq(e.raft.append.prev_index, 10);
     ck_assert_uint_eq(e.raft.append.prev_term, 5);
     ck_assert_uint_eq(e.raft.append.commit, 9);
@@ -93,7 +95,9 @@ START_TEST(test_append_with_entries)
     /* An empty append (a probe) decodes to no entries. */
     m.append.n_entries = 0;
     m.append.entries = NULL;
+    m.append.seq = 0; /* none (an older sender): 0 again */
     roundtrip(&m, &e);
+    ck_assert_uint_eq(e.raft.append.seq, 0);
     ck_assert_uint_eq(e.raft.append.n_entries, 0);
     ck_assert_ptr_null(e.raft.append.entries);
     net__envelope_close(&e);
@@ -110,7 +114,9 @@ START_TEST(test_small_messages)
     m.append_resp.index = 44;
     m.append_resp.hint_index = 40;
     m.append_resp.hint_term = 3;
+    m.append_resp.seq = 12345;
     roundtrip(&m, &e);
+    ck_assert_uint_eq(e.raft.append_resp.seq, 12345);
     ck_assert(e.raft.append_resp.reject);
     ck_assert_uint_eq(e.raft.append_resp.index, 44);
     ck_assert_uint_eq(e.raft.append_resp.hint_index, 40);
