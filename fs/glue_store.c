@@ -86,4 +86,7 @@ void fs__storage_iface(struct fs_daemon *d, struct raft_node_storage *s)
     s->write = st_write;
     s->snapshot = st_snapshot;
     s->snapshot_read = st_snapshot_read;
+    /* Applies commit without a sync when the store can detect a power
+     * loss (store/durable.c): cheap enough for the loop thread. */
+    s->inline_apply = d->store.nosync;
 }

@@ -658,6 +658,12 @@ static void flush(struct raft_node *n)
         arm_timer(n, u.next_timeout);
         raft_update_close(&u);
         if (!n->dirty) {
+            /* A write done inline (storage.inline_apply) may have
+             * answered operations whose callbacks fed the core: collect
+             * that now, not after the loop's next wake-up. */
+            node__jobs_kick(n);
+        }
+        if (!n->dirty) {
             break;
         }
     }

@@ -86,6 +86,12 @@ struct raft_node_storage {
      * longer the current one, or another -errno. */
     int (*snapshot_read)(void *data, raft_index index, uint64_t offset,
                          void *buf, uint32_t len);
+    /* True if `write` is cheap for a batch that only applies committed
+     * entries (no sync: it ends in the page cache): the driver then calls
+     * it on the loop thread when no other write runs, which saves the
+     * two thread hand-offs of the pool (on a write's path: the commit is
+     * answered without them). */
+    bool inline_apply;
 };
 
 /*

@@ -400,30 +400,67 @@ static void start_job(struct raft_node *n, struct node_batch *nb)
     }
 }
 
+/* Nothing to make durable: only applies. Messages may wait on it (an
+ * answer to an AppendEntries that carried only a commit index): they wait
+ * for the batches before it, all done when it runs, and go right after. */
+static bool apply_only(const struct node_batch *nb)
+{
+    return !nb->b.has_install && !nb->b.has_chunk && !nb->b.has_hard_state &&
+           nb->b.n_entries == 0 && nb->b.compact_to == 0 &&
+           !nb->persist_mark && nb->b.n_committed > 0;
+}
+
+/* storage.inline_apply: the write on the loop thread, then what
+ * after_work_cb does. */
+static void run_inline(struct raft_node *n, struct node_batch *nb)
+{
+    int rv;
+    n->job_running = true;
+    n->job_is_snapshot = false;
+    n->running = nb;
+    nb->b.statuses = calloc(nb->b.n_committed, sizeof(int));
+    nb->b.results = calloc(nb->b.n_committed, sizeof(void *));
+    if (nb->b.statuses == NULL || nb->b.results == NULL) {
+        oom();
+    }
+    nb->b.applied = 0;
+    rv = n->st.write(n->st.data, &nb->b);
+    n->job_running = false;
+    n->running = NULL;
+    after_write(n, nb, rv);
+}
+
 void node__jobs_kick(struct raft_node *n)
 {
     struct node_batch *nb;
 
-    if (n->job_running || n->closed) {
-        return;
-    }
-    if (n->closing && n->closing_transfer_done) {
-        node__finish_close(n);
-        return;
-    }
-    if (uv_now(n->loop) < n->write_retry_at) {
-        return; /* the sweep timer kicks again */
-    }
-    if (n->queue_head == NULL) {
-        seal(n);
-    }
-    nb = n->queue_head;
-    if (nb != NULL) {
+    for (;;) {
+        if (n->job_running || n->closed) {
+            return;
+        }
+        if (n->closing && n->closing_transfer_done) {
+            node__finish_close(n);
+            return;
+        }
+        if (uv_now(n->loop) < n->write_retry_at) {
+            return; /* the sweep timer kicks again */
+        }
+        if (n->queue_head == NULL) {
+            seal(n);
+        }
+        nb = n->queue_head;
+        if (nb == NULL) {
+            break;
+        }
         n->queue_head = nb->next;
         if (n->queue_head == NULL) {
             n->queue_tail = NULL;
         }
         nb->next = NULL;
+        if (n->st.inline_apply && apply_only(nb)) {
+            run_inline(n, nb);
+            continue;
+        }
         start_job(n, nb);
         return;
     }

@@ -22,6 +22,8 @@ struct fake_store {
     raft_id vote;
     raft_index applied;
     unsigned writes;
+    unsigned applies_on_loop; /* apply-only writes on the loop thread */
+    unsigned applies_on_pool; /* ... on a thread-pool thread */
     char keys[MAXKEYS][16];
     char vals[MAXKEYS][64];
     unsigned n_keys;
@@ -92,12 +94,22 @@ static void copy_entry(struct raft_entry *dst, const struct raft_entry *src)
     }
 }
 
+static pthread_t loop_thread;
+static bool inline_apply_mode; /* storage.inline_apply for the next cluster */
+
 static int st_write(void *data, struct raft_node_batch *b)
 {
     struct fake_store *s = data;
     size_t i;
     pthread_mutex_lock(&s->mu);
     s->writes++;
+    if (b->n_entries == 0 && b->n_committed > 0 && !b->has_hard_state) {
+        if (pthread_equal(pthread_self(), loop_thread)) {
+            s->applies_on_loop++;
+        } else {
+            s->applies_on_pool++;
+        }
+    }
     if (b->has_hard_state) {
         s->term = b->term;
         s->vote = b->vote;
@@ -247,6 +259,7 @@ static void start_cluster(unsigned op_timeout_ms)
     unsigned i;
 
     memset(&C, 0, sizeof C);
+    loop_thread = pthread_self();
     ck_assert_int_eq(uv_loop_init(&C.loop), 0);
     uv_idle_init(&C.loop, &C.deliver);
     uv_idle_start(&C.deliver, on_deliver);
@@ -289,6 +302,7 @@ static void start_cluster(unsigned op_timeout_ms)
         st.write = st_write;
         st.snapshot = st_snapshot;
         st.snapshot_read = st_snapshot_read;
+        st.inline_apply = inline_apply_mode;
         tr.data = (void *)(uintptr_t)i;
         tr.send = tr_send;
         tr.forward = tr_forward;
@@ -480,6 +494,45 @@ START_TEST(test_propose_on_leader)
     ck_assert_uint_eq(r.result_index, r.index); /* the storage's result */
     ck_assert_str_eq(r.seen, "1"); /* applied locally before the reply */
     ck_assert(wait_all_have("a", "1"));
+    /* Without storage.inline_apply every write runs on the pool. */
+    ck_assert_uint_eq(C.st[l].applies_on_loop, 0);
+    ck_assert_uint_gt(C.st[l].applies_on_pool, 0);
+    stop_cluster();
+}
+END_TEST
+
+/* storage.inline_apply: batches that only apply run on the loop thread,
+ * with the same outcome; the others still go to the pool. */
+START_TEST(test_inline_apply)
+{
+    struct result r[20];
+    char cmds[20][16], keys[20][8], want[8];
+    raft_id l;
+    unsigned i;
+    inline_apply_mode = true;
+    start_cluster(3000);
+    inline_apply_mode = false;
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    for (i = 0; i < 20; i++) {
+        raft_id on = (raft_id)(i % N + 1);
+        snprintf(cmds[i], sizeof cmds[i], "i%u=%u", i, i);
+        snprintf(keys[i], sizeof keys[i], "i%u", i);
+        propose(on, cmds[i], &r[i]);
+        r[i].key = keys[i];
+        r[i].st = &C.st[on];
+        ck_assert(run_until(&r[i].done, 5000));
+        ck_assert_int_eq(r[i].status, 0);
+        ck_assert_uint_eq(r[i].result_index, r[i].index);
+        snprintf(want, sizeof want, "%u", i);
+        ck_assert_str_eq(r[i].seen, want); /* applied before the answer */
+    }
+    ck_assert(wait_all_have("i19", "19"));
+    for (i = 1; i <= N; i++) {
+        ck_assert_uint_gt(C.st[i].applies_on_loop, 0);
+        ck_assert_uint_eq(C.st[i].applies_on_pool, 0);
+        ck_assert_uint_gt(C.st[i].writes, C.st[i].applies_on_loop);
+    }
     stop_cluster();
 }
 END_TEST
@@ -669,6 +722,7 @@ static Suite *node_suite(void)
     TCase *tc = tcase_create("driver");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_propose_on_leader);
+    tcase_add_test(tc, test_inline_apply);
     tcase_add_test(tc, test_propose_on_follower_is_forwarded);
     tcase_add_test(tc, test_many_proposals_batch);
     tcase_add_test(tc, test_read_on_follower);
