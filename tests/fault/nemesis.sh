@@ -7,7 +7,7 @@
 # process dead or stopped). Random choices use $RANDOM, seeded by run.sh.
 
 FT_NEMESES_ALL="partition-leader partition-split partition-bridge oneway-leader
-kill kill-leader kill-all pause pause-leader transfer member diskfull"
+kill kill-leader kill-all power pause pause-leader transfer member diskfull"
 
 ft_event() { # ft_event EVENT NEMESIS DETAILS...
     echo "$(ft_now_us) $*" >> "$FT_DIR/faults"
@@ -93,6 +93,27 @@ nem_kill_all() {
     ft_hold "$1"
     for i in $FT_MEMBERS; do ft_node_start "$i"; done
     ft_event heal kill-all "restarted every node"
+}
+# A power loss of the machine, played (store/durable.c): every node dies
+# at once, the next boot has another id (RAFTFS_TEST_BOOT_ID_FILE, set by
+# run.sh), and data.mdb's unsynced pages are junk: each node must rebuild
+# it from raft.state, its snapshot and its WAL, and lose nothing that was
+# acknowledged.
+nem_power() {
+    local i pids=""
+    for i in $FT_MEMBERS; do pids+=" $(ft_pid "$i")"; done
+    [ -n "${pids// /}" ] && kill -KILL $pids 2>/dev/null
+    for i in $FT_MEMBERS; do ft_node_kill "$i" KILL; done
+    echo "boot-$RANDOM-$SECONDS" > "$RAFTFS_TEST_BOOT_ID_FILE"
+    for i in $FT_MEMBERS; do
+        [ -f "$(ft_data_dir "$i")/data.mdb" ] &&
+            dd if=/dev/urandom of="$(ft_data_dir "$i")/data.mdb" bs=4096 count=4 \
+                conv=notrunc status=none
+    done
+    ft_event fault power "kill -9 of nodes $FT_MEMBERS, new boot id, data.mdb torn"
+    ft_hold "$1"
+    for i in $FT_MEMBERS; do ft_node_start "$i"; done
+    ft_event heal power "restarted every node (each rebuilds data.mdb)"
 }
 nem_kill_leader() { ft_kill_restart "$(ft_leader_or_random)" "$1" kill-leader; }
 

@@ -83,6 +83,10 @@ FT_MEMBERS=$(seq -s ' ' 1 "$FT_N")
 FT_DIR=$(mktemp -d "/tmp/raftfs-fault.XXXXXX")
 trap ft_cleanup EXIT
 trap 'exit 130' INT TERM
+# The nodes' boot id (store/durable.c), so that the power nemesis can play
+# a reboot.
+export RAFTFS_TEST_BOOT_ID_FILE=$FT_DIR/boot_id
+echo boot-0 > "$RAFTFS_TEST_BOOT_ID_FILE"
 FT_FAILED=0
 ft_fail() { FT_FAILED=$((FT_FAILED + 1)); ft_log "FAIL: $*"; }
 
