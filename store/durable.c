@@ -11,6 +11,7 @@
 
 #include "crc32c.h"
 #include "internal.h"
+#include "wal_internal.h"
 
 /*
  * Applies and compaction commit to LMDB with MDB_NOSYNC: no fdatasync at
@@ -158,25 +159,14 @@ static int write_durably(struct store *s, const char *tmp_name,
                          const char *name, const void *buf, size_t len)
 {
     char tmp[PATH_MAX], path[PATH_MAX];
-    size_t done = 0;
-    int rv = 0;
+    int rv;
     store__path(s, tmp, tmp_name);
     store__path(s, path, name);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         return -errno;
     }
-    while (done < len) {
-        ssize_t n = write(fd, (const char *)buf + done, len - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            rv = -errno;
-            break;
-        }
-        done += (size_t)n;
-    }
+    rv = store__wal_pwrite(fd, buf, len, 0);
     if (rv == 0 && fdatasync(fd) != 0) {
         rv = -errno;
     }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "wal_internal.h"
 
 /*
  * Files (all in the data dir):
@@ -91,20 +92,7 @@ int store__snap_chunk(struct store *s, const struct store_op *op)
     if (fd < 0) {
         return -errno;
     }
-    int rv = 0;
-    size_t done = 0;
-    while (done < op->chunk.len) {
-        ssize_t n = pwrite(fd, (const uint8_t *)op->chunk.base + done,
-                           op->chunk.len - done, (off_t)(op->offset + done));
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            rv = -errno;
-            break;
-        }
-        done += (size_t)n;
-    }
+    int rv = store__wal_pwrite(fd, op->chunk.base, op->chunk.len, op->offset);
     if (rv == 0 && fdatasync(fd) != 0) {
         rv = -errno;
     }
