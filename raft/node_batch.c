@@ -400,14 +400,20 @@ static void start_job(struct raft_node *n, struct node_batch *nb)
     }
 }
 
-/* Nothing to make durable: only applies. Messages may wait on it (an
- * answer to an AppendEntries that carried only a commit index): they wait
- * for the batches before it, all done when it runs, and go right after. */
+/* Applies larger than this go to the pool even when storage.inline_apply
+ * says they are cheap: the loop keeps answering meanwhile. */
+#define INLINE_APPLY_MAX_BYTES (256u << 10)
+
+/* Nothing to make durable, and small: only applies. Messages may wait on
+ * it (an answer to an AppendEntries that carried only a commit index):
+ * they wait for the batches before it, all done when it runs, and go right
+ * after. */
 static bool apply_only(const struct node_batch *nb)
 {
     return !nb->b.has_install && !nb->b.has_chunk && !nb->b.has_hard_state &&
            nb->b.n_entries == 0 && nb->b.compact_to == 0 &&
-           !nb->persist_mark && nb->b.n_committed > 0;
+           !nb->persist_mark && nb->b.n_committed > 0 &&
+           nb->applied_bytes <= INLINE_APPLY_MAX_BYTES;
 }
 
 /* storage.inline_apply: the write on the loop thread, then what

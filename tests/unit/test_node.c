@@ -533,6 +533,20 @@ START_TEST(test_inline_apply)
         ck_assert_uint_eq(C.st[i].applies_on_pool, 0);
         ck_assert_uint_gt(C.st[i].writes, C.st[i].applies_on_loop);
     }
+    /* A large apply goes to the pool: the loop keeps answering. */
+    size_t big_len = 300u << 10;
+    char *big = malloc(big_len + 1);
+    ck_assert_ptr_nonnull(big);
+    memcpy(big, "big=", 4);
+    memset(big + 4, 'x', big_len - 4);
+    big[big_len] = '\0';
+    struct result rb;
+    propose(l, big, &rb);
+    rb.key = NULL;
+    ck_assert(run_until(&rb.done, 5000));
+    ck_assert_int_eq(rb.status, 0);
+    ck_assert_uint_gt(C.st[l].applies_on_pool, 0);
+    free(big);
     stop_cluster();
 }
 END_TEST
