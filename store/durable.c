@@ -296,7 +296,15 @@ int store__mark_set(struct store *s)
     char cur[STORE_BOOT_ID_MAX + 1];
     s->nosync = false;
     if (!boot_id(s, now, sizeof now - 1)) {
-        return 0; /* every commit stays synced */
+        /* Every commit stays synced, so no mark is needed; one left by an
+         * earlier start would force a rebuild at every start. data.mdb is
+         * durable here (store_open synced it). */
+        char path[PATH_MAX];
+        store__path(s, path, MARK_NAME);
+        if (unlink(path) == 0) {
+            fsync(s->lock_fd);
+        }
+        return 0;
     }
     ssize_t n = read_small(s, MARK_NAME, cur, sizeof cur - 1);
     if (n >= 0) {

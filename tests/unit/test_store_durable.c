@@ -223,6 +223,26 @@ START_TEST(test_no_boot_id_stays_synced)
 }
 END_TEST
 
+/* A mark from a start that had a boot id: the first start without one
+ * rebuilds (it cannot tell), and removes the mark, so the next start does
+ * not rebuild again. */
+START_TEST(test_no_boot_id_after_a_mark)
+{
+    struct store s;
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/no-such-file", dir);
+    crash_after(0, 8);
+    ck_assert(exists("unsynced"));
+    ck_assert_int_eq(try_open(&s, 1, missing), 0);
+    ck_assert(s.rebuilt);
+    ck_assert(!exists("unsynced"));
+    store_close(&s);
+    ck_assert_int_eq(try_open(&s, 1, missing), 0);
+    ck_assert(!s.rebuilt);
+    store_close(&s);
+}
+END_TEST
+
 START_TEST(test_process_crash_keeps_unsynced_applies)
 {
     struct store s;
@@ -351,6 +371,7 @@ static Suite *store_durable_suite(void)
     tcase_add_test(tc, test_state_codec);
     tcase_add_test(tc, test_open_marks_and_close_clears);
     tcase_add_test(tc, test_no_boot_id_stays_synced);
+    tcase_add_test(tc, test_no_boot_id_after_a_mark);
     tcase_add_test(tc, test_process_crash_keeps_unsynced_applies);
     tcase_add_test(tc, test_power_loss_rebuilds_from_snapshot);
     tcase_add_test(tc, test_power_loss_before_any_snapshot);
