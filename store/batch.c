@@ -35,8 +35,10 @@
  * real. A crash after the WAL sync and before the commit leaves the
  * entries durable and unapplied: they are applied again from the log.
  *
- * Applies and compaction need no durability (store.h): their commit uses
- * MDB_NOMETASYNC's one fdatasync and is not followed by mdb_env_sync.
+ * Applies and compaction need no durability (store.h): their commit is
+ * not synced at all once the store runs unsynced (MDB_NOSYNC, durable.c:
+ * a power loss is detected and data.mdb rebuilt), else it costs
+ * MDB_NOMETASYNC's one fdatasync; it is never followed by mdb_env_sync.
  * Applying in the same transaction as other changes is safe: raft.h only
  * hands over committed entries that are durable here (in the WAL from an
  * earlier batch), and the fsm stores its applied index in this transaction,
@@ -473,8 +475,9 @@ int store_write(struct store *s, const struct store_batch *b,
         goto err;
     }
     if (pl.lmdb_sync) {
-        /* Install / hard state durable before the entries (see above).
-         * MDB_NOMETASYNC left the meta page unsynced: sync it. */
+        /* Install / hard state durable before the entries (see above):
+         * the commit synced nothing (MDB_NOSYNC) or only the data pages
+         * (MDB_NOMETASYNC); mdb_env_sync makes all of it durable. */
         rc = mdb_txn_commit(txn);
         txn = NULL;
         if (rc == 0) {

@@ -35,14 +35,21 @@
  *                   batch durable by calling mdb_env_sync(env, 1) after the
  *                   commit, which fdatasyncs the meta page.
  *
- * So a durable LMDB commit costs 2 fdatasyncs (data pages, then the meta
- * page: the ordering is what makes LMDB crash-safe), the same as LMDB's
- * default mode, and an apply/compact-only commit costs 1 and never risks
- * corruption. We do not use MDB_NOSYNC or MDB_WRITEMAP|MDB_MAPASYNC: those
- * can corrupt the environment on power loss. That is why the Raft log is
- * not in LMDB (format 2): appending entries is one pwrite + one fdatasync
- * of a preallocated WAL segment (wal.h), and LMDB is made durable only for
- * the rare batches that change the hard state or install a snapshot.
+ *   MDB_NOSYNC      set by store__mark_set once the store is open and a
+ *                   power loss can be detected (durable.c): no commit
+ *                   syncs; the durable ones are followed by
+ *                   mdb_env_sync(env, 1), one fdatasync of everything.
+ *
+ * With MDB_NOMETASYNC alone (no boot id to detect a power loss with, and
+ * during store_open) a durable LMDB commit costs 2 fdatasyncs (data pages,
+ * then the meta page: the ordering is what keeps LMDB intact on power
+ * loss) and an apply/compact-only commit costs 1. With MDB_NOSYNC an
+ * apply costs none and a durable commit 1, but a power loss can leave
+ * data.mdb torn: durable.c then rebuilds it from raft.state, the snapshot
+ * and the WAL. The Raft log is not in LMDB (format 2): appending entries
+ * is one pwrite + one fdatasync of a preallocated WAL segment (wal.h), and
+ * LMDB is made durable only for the rare batches that change the hard
+ * state or install a snapshot.
  */
 
 static const char *err_text(int rv)

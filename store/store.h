@@ -299,9 +299,10 @@ struct store_write_result {
  * Performs the whole batch (one LMDB write transaction for everything but
  * the entries, one WAL write for the entries) and, when it holds an
  * install, a chunk, a hard state or entries, makes it durable (synced)
- * before returning. Apply/compact-only batches are committed crash-safe but
- * not necessarily durable: after a power loss they may be undone, and the
- * applies are replayed from the (durable) log at the next start.
+ * before returning. Apply/compact-only batches are committed but not
+ * necessarily durable: after a power loss they may be undone (durable.c
+ * rebuilds data.mdb from the last snapshot), and the applies are replayed
+ * from the (durable) log.
  *
  * Returns 0 and fills *r, or an error and NOTHING of the batch is applied
  * (the transaction is aborted; chunk bytes already written to
