@@ -54,6 +54,9 @@ static const struct opt opts[] = {
     {"no-lease-reads", "RAFTFS_NO_LEASE_READS", OPT_BOOL,
      OFF(no_lease_reads), 0, 0,
      "      reads always confirm with a heartbeat round (no leader lease)"},
+    {"confirm-window-ms", "RAFTFS_CONFIRM_WINDOW_MS", OPT_U64,
+     OFF(confirm_window_ms), 0, 60000,
+     "N  open for writing: no heartbeat round if a majority acked within N ms (20)"},
     {"snapshot-entries", "RAFTFS_SNAPSHOT_ENTRIES", OPT_U64,
      OFF(snapshot_entries), 1, UINT64_MAX / 2,
      "N   snapshot and compact after N entries (10000)"},
@@ -76,6 +79,7 @@ void fs_config_default(struct fs_config *c)
     snprintf(c->cluster_id, sizeof c->cluster_id, "raftfs");
     c->election_timeout_ms = 1000;
     c->heartbeat_ms = 100;
+    c->confirm_window_ms = 20;
     c->op_timeout_ms = 5000;
     c->max_value_size = 1u << 20;
     c->snapshot_entries = 10000;

@@ -30,6 +30,7 @@ struct fs_config {
     bool no_lease_reads;     /* every read index takes a heartbeat round */
     unsigned election_timeout_ms;
     unsigned heartbeat_ms;
+    unsigned confirm_window_ms; /* raft_options.confirm_window */
     unsigned op_timeout_ms;
     uint64_t max_value_size;
     uint64_t snapshot_entries;

@@ -206,6 +206,7 @@ static int start_node(struct fs_daemon *d, struct raft_load *l)
     ro.election_timeout = d->cfg.election_timeout_ms;
     ro.lease_reads = !d->cfg.no_lease_reads;
     ro.heartbeat_interval = d->cfg.heartbeat_ms;
+    ro.confirm_window = d->cfg.confirm_window_ms;
     ro.pre_vote = true;
     ro.check_quorum = true;
     /* Keep half a snapshot interval of log behind each snapshot (at most the

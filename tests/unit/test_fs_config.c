@@ -23,7 +23,7 @@ static void clear_env(void)
         "RAFTFS_MOUNT", "RAFTFS_CONFIG", "RAFTFS_HEARTBEAT_MS",
         "RAFTFS_ELECTION_TIMEOUT_MS", "RAFTFS_LOG_LEVEL", "RAFTFS_JOIN",
         "RAFTFS_INITIAL_STATE", "RAFTFS_CLUSTER_ID", "RAFTFS_MAX_VALUE_SIZE",
-        "RAFTFS_NO_LEASE_READS"};
+        "RAFTFS_NO_LEASE_READS", "RAFTFS_CONFIRM_WINDOW_MS"};
     size_t i;
     for (i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         unsetenv(vars[i]);
@@ -38,6 +38,7 @@ START_TEST(test_single_node_default)
     ck_assert_int_eq(load(&c, 3, argv), 0);
     ck_assert_uint_eq(c.id, 1);
     ck_assert_uint_eq(c.n_peers, 1);
+    ck_assert_uint_eq(c.confirm_window_ms, 20);
     ck_assert_uint_eq(c.peers[0].id, 1);
     ck_assert_str_eq(fs_config_self_addr(&c), FS_DEFAULT_PEER_ADDR);
     ck_assert_str_eq(c.client_addr, FS_DEFAULT_CLIENT_ADDR);
@@ -57,10 +58,11 @@ START_TEST(test_flags)
                     "--data-dir", "/d", "--client-addr", "127.0.0.1:9100",
                     "--join", "--election-timeout-ms", "400",
                     "--heartbeat-ms=40", "--log-level", "debug",
-                    "--no-lease-reads", NULL};
+                    "--no-lease-reads", "--confirm-window-ms", "0", NULL};
     clear_env();
-    ck_assert_int_eq(load(&c, 15, argv), 0);
+    ck_assert_int_eq(load(&c, 17, argv), 0);
     ck_assert(c.no_lease_reads);
+    ck_assert_uint_eq(c.confirm_window_ms, 0);
     ck_assert_uint_eq(c.id, 2);
     ck_assert_uint_eq(c.n_peers, 2);
     ck_assert_str_eq(fs_config_self_addr(&c), "127.0.0.1:9002");
