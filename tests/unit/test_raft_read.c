@@ -285,6 +285,23 @@ static raft_time renew(struct h *h, raft_id l)
     return sent;
 }
 
+/* Node 1 leads a cluster of n (voters of them) with one entry of its term
+ * committed (at *idx, if idx), and a fresh round acked: returns when that
+ * round was sent. */
+static raft_time lease_leader(struct h *h, unsigned n, unsigned voters,
+                              bool lease, bool check_quorum, raft_index *idx)
+{
+    raft_index i;
+    init_lease(h, n, voters, lease, check_quorum);
+    h_elect(h, 1);
+    ck_assert_int_eq(h_propose(h, 1, 1, &i), 0);
+    if (idx != NULL) {
+        *idx = i;
+    }
+    h_settle(h);
+    return renew(h, 1);
+}
+
 static struct raft_read_stats stats(struct h *h, raft_id id)
 {
     struct raft_read_stats st;
@@ -508,12 +525,7 @@ START_TEST(test_lease_void_step_down)
 {
     struct h h;
     struct raft_message m;
-    raft_index idx;
-    init_lease(&h, 3, 3, true, true);
-    h_elect(&h, 1);
-    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
-    h_settle(&h);
-    renew(&h, 1);
+    lease_leader(&h, 3, 3, true, true, NULL);
     ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
     memset(&m, 0, sizeof m);
     m.type = RAFT_MSG_VOTE_RESP; /* a higher term, by any message */
@@ -551,11 +563,7 @@ START_TEST(test_lease_void_config_change)
 {
     struct h h;
     raft_index idx, cidx;
-    init_lease(&h, 4, 3, true, true);
-    h_elect(&h, 1);
-    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
-    h_settle(&h);
-    renew(&h, 1);
+    lease_leader(&h, 4, 3, true, true, &idx);
     ck_assert(raft_lease_valid(h.nodes[1].r, h.now));
     ck_assert_int_eq(raft_change(h.nodes[1].r, h.now, RAFT_ADD_LEARNER, 4,
                                  "127.0.0.1:7003", &cidx),
@@ -587,15 +595,11 @@ END_TEST
 START_TEST(test_lease_deposed_leader)
 {
     struct h h;
-    raft_index idx, old_commit, new_commit = 0;
+    raft_index old_commit, new_commit = 0;
     raft_time sent, t;
     uint64_t ctx;
     raft_id nl = 0;
-    init_lease(&h, 3, 3, true, false);
-    h_elect(&h, 1);
-    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
-    h_settle(&h);
-    sent = renew(&h, 1);
+    sent = lease_leader(&h, 3, 3, true, false, NULL);
     h_isolate(&h, 1, true);
     old_commit = raft_commit_index(h.nodes[1].r);
     for (ctx = 1, t = 0; t < 4 * H_ET; t++, ctx++) {
@@ -735,11 +739,7 @@ START_TEST(test_confirm_window_no_round)
     raft_index idx;
     raft_time sent;
     struct raft_read_stats st;
-    init_lease(&h, 3, 3, true, true);
-    h_elect(&h, 1);
-    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
-    h_settle(&h);
-    sent = renew(&h, 1);
+    sent = lease_leader(&h, 3, 3, true, true, &idx);
     st = stats(&h, 1);
     h.now = sent + H_HB - 1; /* no tick: no periodic heartbeat */
     ck_assert_int_eq(raft_read_index_confirm(h.nodes[1].r, h.now, 1), 0);
@@ -888,12 +888,7 @@ END_TEST
 START_TEST(test_confirm_window_timeout_now)
 {
     struct h h;
-    raft_index idx;
-    init_lease(&h, 3, 3, true, true);
-    h_elect(&h, 1);
-    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
-    h_settle(&h);
-    renew(&h, 1);
+    lease_leader(&h, 3, 3, true, true, NULL);
     ck_assert_int_eq(raft_transfer(h.nodes[1].r, h.now, 2), 0);
     h_pump(&h, 1);
     ck_assert_uint_eq(h_count(&h, RAFT_MSG_TIMEOUT_NOW, 1, 2), 1);
@@ -908,12 +903,8 @@ END_TEST
 START_TEST(test_confirm_window_config_change)
 {
     struct h h;
-    raft_index idx, cidx;
-    init_lease(&h, 4, 3, true, true);
-    h_elect(&h, 1);
-    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
-    h_settle(&h);
-    renew(&h, 1);
+    raft_index cidx;
+    lease_leader(&h, 4, 3, true, true, NULL);
     ck_assert_int_eq(raft_change(h.nodes[1].r, h.now, RAFT_ADD_LEARNER, 4,
                                  "127.0.0.1:7003", &cidx),
                      0);
@@ -929,12 +920,7 @@ END_TEST
 START_TEST(test_confirm_window_lease_off)
 {
     struct h h;
-    raft_index idx;
-    init_lease(&h, 3, 3, false, true);
-    h_elect(&h, 1);
-    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
-    h_settle(&h);
-    renew(&h, 1);
+    lease_leader(&h, 3, 3, false, true, NULL);
     assert_confirm_waits(&h, 1);
     ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 2);
     h_close(&h);
@@ -952,11 +938,7 @@ START_TEST(test_confirm_window_appends_keep_fresh)
     raft_time sent;
     uint64_t hb, i;
     struct raft_read_stats st;
-    init_lease(&h, 3, 3, true, true);
-    h_elect(&h, 1);
-    ck_assert_int_eq(h_propose(&h, 1, 1, &idx), 0);
-    h_settle(&h);
-    sent = renew(&h, 1);
+    sent = lease_leader(&h, 3, 3, true, true, &idx);
     hb = h.delivered[RAFT_MSG_HEARTBEAT];
     st = stats(&h, 1);
     for (i = 1; i <= 10; i++) {
