@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "test_store_util.h"
 #include "cmd.h"
 
 #define KILLS 50
@@ -27,15 +28,12 @@ static bool rewrites;
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/store_crash_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tmpdir_make(dir, sizeof dir, "store_crash");
 }
 
 static void teardown(void)
 {
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    tmpdir_remove(dir);
 }
 
 static int open_store(struct store *s)

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "test_store_fill.h"
+#include "test_store_util.h"
 
 static char dir[256], boot[300];
 static struct raft_config conf = {.n = 1};
@@ -28,8 +28,7 @@ static void set_boot(const char *id)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/store_durable_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tmpdir_make(dir, sizeof dir, "store_durable");
     snprintf(boot, sizeof boot, "%s.boot", dir);
     set_boot("boot-a");
     conf.servers[0] = (struct raft_server){.id = 1, .role = RAFT_VOTER};
@@ -38,9 +37,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, boot);
-    ck_assert_int_eq(system(cmd), 0);
+    tmpdir_remove(dir);
+    ck_assert_int_eq(unlink(boot), 0);
 }
 
 static int try_open(struct store *s, raft_id node, const char *boot_file)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "test_store_util.h"
 
 static char dir[PATH_MAX];
 static struct store st;
@@ -29,40 +30,19 @@ static void open_store(void)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/store_log_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tmpdir_make(dir, sizeof dir, "store_log");
     open_store();
 }
 
 static void teardown(void)
 {
-    char cmd[PATH_MAX + 16];
     store_close(&st);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    tmpdir_remove(dir);
 }
-
-/* Entries idx..idx+n-1 of `term`, data "e<index>-t<term>". */
-struct ents {
-    struct raft_entry e[64];
-    char data[64][32];
-    size_t n;
-};
 
 static void mk(struct ents *x, raft_index idx, size_t n, raft_term term)
 {
-    ck_assert_uint_le(n, 64);
-    x->n = n;
-    for (size_t i = 0; i < n; i++) {
-        int len =
-            snprintf(x->data[i], sizeof x->data[i], "e%llu-t%llu",
-                     (unsigned long long)(idx + i), (unsigned long long)term);
-        x->e[i].index = idx + i;
-        x->e[i].term = term;
-        x->e[i].type = RAFT_ENTRY_COMMAND;
-        x->e[i].data.base = x->data[i];
-        x->e[i].data.len = (size_t)len;
-    }
+    ents_make(x, idx, n, term, RAFT_ENTRY_COMMAND);
 }
 
 static int append(raft_index idx, size_t n, raft_term term)

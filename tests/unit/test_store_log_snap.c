@@ -9,23 +9,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "test_store_fill.h"
+#include "test_store_util.h"
 
 static char dir_a[PATH_MAX], dir_b[PATH_MAX];
 
 static void setup(void)
 {
-    snprintf(dir_a, sizeof dir_a, "/tmp/store_snap_a_XXXXXX");
-    snprintf(dir_b, sizeof dir_b, "/tmp/store_snap_b_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir_a));
-    ck_assert_ptr_nonnull(mkdtemp(dir_b));
+    tmpdir_make(dir_a, sizeof dir_a, "store_snap_a");
+    tmpdir_make(dir_b, sizeof dir_b, "store_snap_b");
 }
 
 static void teardown(void)
 {
-    char cmd[2 * PATH_MAX + 32];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir_a, dir_b);
-    ck_assert_int_eq(system(cmd), 0);
+    tmpdir_remove(dir_a);
+    tmpdir_remove(dir_b);
 }
 
 static void open_at(struct store *s, const char *dir, raft_id node)

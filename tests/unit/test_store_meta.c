@@ -13,21 +13,19 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "test_store_util.h"
 #include "cmd.h"
 
 static char dir[PATH_MAX];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/store_meta_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tmpdir_make(dir, sizeof dir, "store_meta");
 }
 
 static void teardown(void)
 {
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    tmpdir_remove(dir);
 }
 
 static int open_as(struct store *s, const char *cluster, raft_id node,

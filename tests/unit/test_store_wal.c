@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "test_store_util.h"
 
 #define SEG 4096 /* small segments: ~60 short records each */
 
@@ -61,41 +62,20 @@ static void reopen(void)
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/store_wal_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    tmpdir_make(dir, sizeof dir, "store_wal");
     open_store();
 }
 
 static void teardown(void)
 {
-    char cmd[PATH_MAX + 16];
     close_store();
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    tmpdir_remove(dir);
 }
 
-/* Entries idx..idx+n-1 of `term`, NOOPs with data "e<index>-t<term>" (the
- * state machine can apply them). */
-struct ents {
-    struct raft_entry e[128];
-    char data[128][32];
-    size_t n;
-};
-
+/* NOOPs: the state machine can apply them. */
 static void mk(struct ents *x, raft_index idx, size_t n, raft_term term)
 {
-    ck_assert_uint_le(n, 128);
-    x->n = n;
-    for (size_t i = 0; i < n; i++) {
-        int len =
-            snprintf(x->data[i], sizeof x->data[i], "e%llu-t%llu",
-                     (unsigned long long)(idx + i), (unsigned long long)term);
-        x->e[i].index = idx + i;
-        x->e[i].term = term;
-        x->e[i].type = RAFT_ENTRY_NOOP;
-        x->e[i].data.base = x->data[i];
-        x->e[i].data.len = (size_t)len;
-    }
+    ents_make(x, idx, n, term, RAFT_ENTRY_NOOP);
 }
 
 static void write_ok(struct store_batch *b, struct store_write_result *r)

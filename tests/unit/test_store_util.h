@@ -1,16 +1,57 @@
-/* Test helpers shared by store/ unit tests: write a batch, and fill the
- * log with entries that make files and directories. */
-#ifndef TEST_STORE_FILL_H
-#define TEST_STORE_FILL_H
+/* Test helpers shared by store/ unit tests: a temporary data directory,
+ * entries with readable data, writing a batch, and filling the log with
+ * entries that make files and directories. All static inline: each test
+ * uses some. */
+#ifndef TEST_STORE_UTIL_H
+#define TEST_STORE_UTIL_H
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "store.h"
 
-static void write_batch(struct store *s, struct store_batch *b)
+/* A new directory /tmp/<name>_XXXXXX in dir (cap bytes), and its removal. */
+static inline void tmpdir_make(char *dir, size_t cap, const char *name)
+{
+    snprintf(dir, cap, "/tmp/%s_XXXXXX", name);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static inline void tmpdir_remove(const char *dir)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Entries idx..idx+n-1 of `term` and `type`, data "e<index>-t<term>". */
+struct ents {
+    struct raft_entry e[128];
+    char data[128][32];
+    size_t n;
+};
+
+static inline void ents_make(struct ents *x, raft_index idx, size_t n,
+                             raft_term term, uint8_t type)
+{
+    ck_assert_uint_le(n, 128);
+    x->n = n;
+    for (size_t i = 0; i < n; i++) {
+        int len =
+            snprintf(x->data[i], sizeof x->data[i], "e%llu-t%llu",
+                     (unsigned long long)(idx + i), (unsigned long long)term);
+        x->e[i].index = idx + i;
+        x->e[i].term = term;
+        x->e[i].type = type;
+        x->e[i].data.base = x->data[i];
+        x->e[i].data.len = (size_t)len;
+    }
+}
+
+static inline void write_batch(struct store *s, struct store_batch *b)
 {
     struct store_write_result r;
     int rv = store_write(s, b, &r);
@@ -22,7 +63,7 @@ static void write_batch(struct store *s, struct store_batch *b)
 /* Appends and applies n mkdir/create commands (entries from..from+n-1,
  * term 2): entry i makes "n<i>" in the root, a directory when i % 3 == 0,
  * a file otherwise; a CONFIG entry (conf) comes first when from == 1. */
-static void fill(struct store *s, raft_index from, size_t n,
+static inline void fill(struct store *s, raft_index from, size_t n,
                  const struct raft_config *conf)
 {
     struct raft_entry *e = calloc(n, sizeof *e);
@@ -84,4 +125,4 @@ static void fill(struct store *s, raft_index from, size_t n,
     free(e);
 }
 
-#endif /* TEST_STORE_FILL_H */
+#endif /* TEST_STORE_UTIL_H */
