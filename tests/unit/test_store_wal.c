@@ -529,6 +529,15 @@ static void ten_batches(void)
     ck_assert_uint_eq(last_seg(), 1);
 }
 
+/* ten_batches, then the store closed: offs[i] is record i's offset in
+ * segment 1. */
+static void ten_batches_closed(uint64_t offs[64])
+{
+    ten_batches();
+    ck_assert_uint_eq(records(1, offs, 64), 30);
+    close_store();
+}
+
 /* After the damage: the log ends at `last`; the next append continues
  * there and survives two more restarts. */
 static void expect_recovered(raft_index last)
@@ -548,9 +557,7 @@ static void expect_recovered(raft_index last)
 START_TEST(test_torn_truncated)
 {
     uint64_t offs[64];
-    ten_batches();
-    ck_assert_uint_eq(records(1, offs, 64), 30);
-    close_store();
+    ten_batches_closed(offs);
     char path[PATH_MAX + 32];
     seg_file(path, 1);
     ck_assert_int_eq(truncate(path, (off_t)(offs[29] + 45)), 0);
@@ -561,9 +568,7 @@ END_TEST
 START_TEST(test_torn_flipped)
 {
     uint64_t offs[64];
-    ten_batches();
-    ck_assert_uint_eq(records(1, offs, 64), 30);
-    close_store();
+    ten_batches_closed(offs);
     flip(1, offs[29] + 42); /* data of the last record */
     expect_recovered(27);
 }
@@ -573,9 +578,7 @@ END_TEST
 START_TEST(test_torn_partial_batch)
 {
     uint64_t offs[64];
-    ten_batches();
-    ck_assert_uint_eq(records(1, offs, 64), 30);
-    close_store();
+    ten_batches_closed(offs);
     static const uint8_t zero[512];
     poke(1, offs[28], zero, sizeof zero);
     expect_recovered(27);
@@ -586,9 +589,7 @@ END_TEST
 START_TEST(test_torn_hole)
 {
     uint64_t offs[64];
-    ten_batches();
-    ck_assert_uint_eq(records(1, offs, 64), 30);
-    close_store();
+    ten_batches_closed(offs);
     static const uint8_t zero[40];
     poke(1, offs[27], zero, sizeof zero);
     expect_recovered(27);
@@ -600,9 +601,7 @@ END_TEST
 START_TEST(test_torn_garbage)
 {
     uint64_t offs[64];
-    ten_batches();
-    ck_assert_uint_eq(records(1, offs, 64), 30);
-    close_store();
+    ten_batches_closed(offs);
     uint8_t junk[300];
     for (size_t i = 0; i < sizeof junk; i++) {
         junk[i] = (uint8_t)(i * 131 + 7);
@@ -631,9 +630,7 @@ static void expect_corrupt(void)
 START_TEST(test_corrupt_middle)
 {
     uint64_t offs[64];
-    ten_batches();
-    ck_assert_uint_eq(records(1, offs, 64), 30);
-    close_store();
+    ten_batches_closed(offs);
     flip(1, offs[10] + 42);
     expect_corrupt();
 }
@@ -642,9 +639,7 @@ END_TEST
 START_TEST(test_corrupt_middle_zeroed)
 {
     uint64_t offs[64];
-    ten_batches();
-    ck_assert_uint_eq(records(1, offs, 64), 30);
-    close_store();
+    ten_batches_closed(offs);
     static const uint8_t zero[40];
     poke(1, offs[12], zero, sizeof zero);
     expect_corrupt();
