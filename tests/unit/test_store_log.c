@@ -47,21 +47,7 @@ static void mk(struct ents *x, raft_index idx, size_t n, raft_term term)
 
 static int append(raft_index idx, size_t n, raft_term term)
 {
-    struct ents x;
-    struct store_batch b;
-    struct store_write_result r;
-    mk(&x, idx, n, term);
-    store_batch_init(&b);
-    ck_assert_int_eq(store_batch_append(&b, x.e, x.n), 0);
-    int rv = store_write(&st, &b, &r);
-    if (rv == 0) {
-        ck_assert(r.synced);
-        ck_assert_uint_eq(r.last_index, idx + n - 1);
-        ck_assert_uint_eq(r.last_term, term);
-        store_write_result_close(&r);
-    }
-    store_batch_close(&b);
-    return rv;
+    return append_ents(&st, idx, n, term, RAFT_ENTRY_COMMAND);
 }
 
 /* Checks that the stored log is exactly lo..hi with the terms of `terms`

@@ -51,6 +51,28 @@ static inline void ents_make(struct ents *x, raft_index idx, size_t n,
     }
 }
 
+/* Appends entries idx..idx+n-1 (ents_make) in one batch: store_write's
+ * return; on success the batch was synced and the log ends there. */
+static inline int append_ents(struct store *s, raft_index idx, size_t n,
+                              raft_term term, uint8_t type)
+{
+    struct ents x;
+    struct store_batch b;
+    struct store_write_result r;
+    ents_make(&x, idx, n, term, type);
+    store_batch_init(&b);
+    ck_assert_int_eq(store_batch_append(&b, x.e, x.n), 0);
+    int rv = store_write(s, &b, &r);
+    if (rv == 0) {
+        ck_assert(r.synced);
+        ck_assert_uint_eq(r.last_index, idx + n - 1);
+        ck_assert_uint_eq(r.last_term, term);
+        store_write_result_close(&r);
+    }
+    store_batch_close(&b);
+    return rv;
+}
+
 static inline void write_batch(struct store *s, struct store_batch *b)
 {
     struct store_write_result r;
