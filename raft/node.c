@@ -658,13 +658,13 @@ static void flush(struct raft_node *n)
         arm_timer(n, u.next_timeout);
         raft_update_close(&u);
         if (!n->dirty) {
-            /* A write done inline (storage.inline_apply) may have
-             * answered operations whose callbacks fed the core: collect
-             * that now, not after the loop's next wake-up. */
+            /* A write done inline (storage.inline_apply) may answer
+             * operations whose callbacks feed the core: collect that now,
+             * not after the loop's next wake-up. */
             node__jobs_kick(n);
-        }
-        if (!n->dirty) {
-            break;
+            if (!n->dirty) {
+                return;
+            }
         }
     }
     node__jobs_kick(n);

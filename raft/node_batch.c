@@ -376,6 +376,19 @@ static void after_work_cb(uv_work_t *w, int status)
     node__jobs_kick(n);
 }
 
+/* What the storage fills in: one status and result per committed entry. */
+static void prepare_write(struct node_batch *nb)
+{
+    if (nb->b.n_committed > 0) {
+        nb->b.statuses = calloc(nb->b.n_committed, sizeof(int));
+        nb->b.results = calloc(nb->b.n_committed, sizeof(void *));
+        if (nb->b.statuses == NULL || nb->b.results == NULL) {
+            oom();
+        }
+    }
+    nb->b.applied = 0;
+}
+
 static void start_job(struct raft_node *n, struct node_batch *nb)
 {
     int rv;
@@ -383,14 +396,7 @@ static void start_job(struct raft_node *n, struct node_batch *nb)
     n->job_is_snapshot = nb == NULL;
     n->running = nb;
     if (nb != NULL) {
-        if (nb->b.n_committed > 0) {
-            nb->b.statuses = calloc(nb->b.n_committed, sizeof(int));
-            nb->b.results = calloc(nb->b.n_committed, sizeof(void *));
-            if (nb->b.statuses == NULL || nb->b.results == NULL) {
-                oom();
-            }
-        }
-        nb->b.applied = 0;
+        prepare_write(nb);
     }
     n->work.data = n;
     rv = uv_queue_work(n->loop, &n->work, work_cb, after_work_cb);
@@ -424,12 +430,7 @@ static void run_inline(struct raft_node *n, struct node_batch *nb)
     n->job_running = true;
     n->job_is_snapshot = false;
     n->running = nb;
-    nb->b.statuses = calloc(nb->b.n_committed, sizeof(int));
-    nb->b.results = calloc(nb->b.n_committed, sizeof(void *));
-    if (nb->b.statuses == NULL || nb->b.results == NULL) {
-        oom();
-    }
-    nb->b.applied = 0;
+    prepare_write(nb);
     rv = n->st.write(n->st.data, &nb->b);
     n->job_running = false;
     n->running = NULL;
