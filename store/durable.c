@@ -351,23 +351,14 @@ void store__mark_clear(struct store *s)
     s->nosync = false;
 }
 
-/* The snapshot file named by st, finishing an install's rename if a power
- * loss came between raft.state and it (snapfile.c's order). */
+/* The snapshot file named by st into path, finishing an install's rename
+ * if a power loss came between raft.state and it (snapfile.c's order). */
 static int snap_file(struct store *s, const struct store_state *st,
                      char *path)
 {
-    char name[64], recv[PATH_MAX];
-    snprintf(name, sizeof name, "snapshot-%016llx",
-             (unsigned long long)st->snap.index);
-    store__path(s, path, name);
-    if (access(path, F_OK) == 0) {
+    store__snap_path(s, path, st->snap.index);
+    if (access(path, F_OK) == 0 || store__snap_installed(s, &st->snap) == 0) {
         return 0;
-    }
-    snprintf(name, sizeof name, "snapshot.recv-%016llx",
-             (unsigned long long)st->snap.index);
-    store__path(s, recv, name);
-    if (rename(recv, path) == 0) {
-        return fsync(s->lock_fd) == 0 ? 0 : -errno;
     }
     return store__fail(s, STORE_ERR_CORRUPT,
                        "%s: rebuilding after a power loss needs the "
@@ -432,7 +423,7 @@ int store__rebuild(struct store *s, const struct store_state *st)
         rv = store__meta_wal_put(s, txn, st->snap.index, st->dead);
     }
     if (rv == 0 && st->snap.index > 0) {
-        snap_file(s, st, path);
+        store__snap_path(s, path, st->snap.index); /* checked by _prepare */
         rv = store__fsm_snapshot_restore(&s->fsm, txn, path, &index);
         if (rv == 0 && index != st->snap.index) {
             rv = STORE_ERR_CORRUPT;

@@ -142,6 +142,8 @@ int store__snap_install(struct store *s, MDB_txn *txn,
 /* After the install's txn is durable: the received file becomes the current
  * snapshot file; older files are removed. */
 int store__snap_installed(struct store *s, const struct raft_snapshot_meta *m);
+/* dir/snapshot-<index> into buf (PATH_MAX). */
+void store__snap_path(const struct store *s, char *buf, raft_index index);
 /* At open: finish an install interrupted between commit and rename, remove
  * stale files. */
 int store__snap_recover(struct store *s);

@@ -43,6 +43,13 @@ static void snap_name(char *buf, raft_index index)
     snprintf(buf, 64, SNAP_PREFIX "%016" PRIx64, index);
 }
 
+void store__snap_path(const struct store *s, char *buf, raft_index index)
+{
+    char name[64];
+    snap_name(name, index);
+    store__path(s, buf, name);
+}
+
 static void recv_path(const struct store *s, char *buf, raft_index index)
 {
     char name[64];

@@ -334,6 +334,30 @@ START_TEST(test_power_loss_before_any_snapshot)
 }
 END_TEST
 
+/* A power loss between an install's raft.state and the rename of its
+ * received file: the rebuild finishes the rename and restores from it. */
+START_TEST(test_power_loss_mid_install_rename)
+{
+    struct store s;
+    char from[PATH_MAX], to[PATH_MAX];
+    raft_index applied;
+    crash_after(30, 40);
+    snprintf(from, sizeof from, "%s/snapshot-%016llx", dir, 30ULL);
+    snprintf(to, sizeof to, "%s/snapshot.recv-%016llx", dir, 30ULL);
+    ck_assert_int_eq(rename(from, to), 0);
+    set_boot("boot-b");
+    tear_data_mdb();
+    open_store(&s);
+    ck_assert(s.rebuilt);
+    ck_assert_int_eq(store_applied(&s, &applied), 0);
+    ck_assert_uint_eq(applied, 30);
+    ck_assert(has_name(&s, 29));
+    ck_assert(exists("snapshot-000000000000001e"));
+    ck_assert(!exists("snapshot.recv-000000000000001e"));
+    store_close(&s);
+}
+END_TEST
+
 START_TEST(test_power_loss_without_state_file_is_refused)
 {
     struct store s;
@@ -373,6 +397,7 @@ static Suite *store_durable_suite(void)
     tcase_add_test(tc, test_process_crash_keeps_unsynced_applies);
     tcase_add_test(tc, test_power_loss_rebuilds_from_snapshot);
     tcase_add_test(tc, test_power_loss_before_any_snapshot);
+    tcase_add_test(tc, test_power_loss_mid_install_rename);
     tcase_add_test(tc, test_power_loss_without_state_file_is_refused);
     tcase_add_test(tc, test_power_loss_other_node_is_refused);
     suite_add_tcase(s, tc);
