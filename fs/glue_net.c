@@ -46,11 +46,18 @@ static int tr_forward(void *data, raft_id to, const struct raft_node_forward *f)
     return net_transport_forward(d->net, to, &nf);
 }
 
+static void tr_flush(void *data)
+{
+    struct fs_daemon *d = data;
+    net_transport_flush(d->net);
+}
+
 void fs__transport_iface(struct fs_daemon *d, struct raft_node_transport *t)
 {
     t->data = d;
     t->send = tr_send;
     t->forward = tr_forward;
+    t->flush = tr_flush;
 }
 
 void fs__on_net_message(struct net_transport *t, raft_id from,

@@ -89,4 +89,7 @@ void fs__storage_iface(struct fs_daemon *d, struct raft_node_storage *s)
     /* Applies commit without a sync when the store can detect a power
      * loss (store/durable.c): cheap enough for the loop thread. */
     s->inline_apply = d->store.nosync;
+    /* A batch of entries is one pwrite and one fdatasync of a preallocated
+     * WAL segment (store/wal.c), plus unsynced applies. */
+    s->inline_sync = d->store.nosync;
 }

@@ -264,6 +264,11 @@ int net_transport_forward(struct net_transport *t, raft_id to,
 int net_transport_forward_result(struct net_transport *t, raft_id to,
                                  const struct net_forward_result *r);
 
+/* Writes everything queued now, one write per peer, instead of at the start
+ * of the loop's next iteration. For a caller about to hand the CPU to other
+ * work (a thread-pool job) whose frames should leave first. */
+void net_transport_flush(struct net_transport *t);
+
 /* Fills *out for peer `id`. Returns 0 or NET_ERR_UNKNOWN_PEER. */
 int net_transport_peer_stats(const struct net_transport *t, raft_id id,
                              struct net_peer_stats *out);

@@ -439,15 +439,21 @@ int net_transport_peer_stats(const struct net_transport *t, raft_id id,
 
 /* Everything queued since the last flush leaves in one write per peer
  * (frames for a peer still connecting wait for its connect callback). */
-static void flush_cb(uv_idle_t *h)
+void net_transport_flush(struct net_transport *t)
 {
-    struct net_transport *t = container_of(h, struct net_transport, flusher);
     struct net__peer *p;
 
-    uv_idle_stop(h);
+    if (!uv_is_active((uv_handle_t *)&t->flusher))
+        return; /* nothing queued since the last flush */
+    uv_idle_stop(&t->flusher);
     for (p = t->peers; p != NULL; p = p->next)
         if (p->state == PEER_HELLO || p->state == PEER_UP)
             net__conn_flush(&p->conn);
+}
+
+static void flush_cb(uv_idle_t *h)
+{
+    net_transport_flush(container_of(h, struct net_transport, flusher));
 }
 
 static void sweep_cb(uv_timer_t *h)

@@ -92,6 +92,14 @@ struct raft_node_storage {
      * two thread hand-offs of the pool (on a write's path: the commit is
      * answered without them). */
     bool inline_apply;
+    /* True if `write` of a small batch that must be made durable is one
+     * append and one sync (a preallocated log): the driver then calls it on
+     * the loop thread when the node is quiet, that is, when the batch holds
+     * one entry, no other write is queued and at most one operation waits
+     * on this node. Under load the pool keeps the loop free during syncs;
+     * a lone write saves the two hand-offs and the pool thread's wake-up,
+     * which on a machine with few cores are a large part of its latency. */
+    bool inline_sync;
 };
 
 /*
@@ -135,6 +143,11 @@ struct raft_node_transport {
     void *data;
     int (*send)(void *data, const struct raft_message *m);
     int (*forward)(void *data, raft_id to, const struct raft_node_forward *f);
+    /* Optional: write what send and forward queued, now. The driver calls
+     * it before it hands a storage job to the thread pool, so that the
+     * followers' work starts before the leader's own write takes the CPU.
+     * NULL: the transport writes when it likes. */
+    void (*flush)(void *data);
 };
 
 struct raft_node_options {

@@ -389,6 +389,17 @@ static void prepare_write(struct node_batch *nb)
     nb->b.applied = 0;
 }
 
+/* The messages queued so far (the leader's appends, a follower's acks of the
+ * previous batch) leave before a write starts: a pool thread may take this
+ * thread's CPU on a machine with few cores, and a write on the loop thread
+ * blocks it. */
+static void send_queued(struct raft_node *n)
+{
+    if (n->tr.flush != NULL) {
+        n->tr.flush(n->tr.data);
+    }
+}
+
 static void start_job(struct raft_node *n, struct node_batch *nb)
 {
     int rv;
@@ -399,6 +410,7 @@ static void start_job(struct raft_node *n, struct node_batch *nb)
         prepare_write(nb);
     }
     n->work.data = n;
+    send_queued(n);
     rv = uv_queue_work(n->loop, &n->work, work_cb, after_work_cb);
     if (rv != 0) {
         node__log(n, 0, "uv_queue_work: %s", uv_strerror(rv));
@@ -422,8 +434,29 @@ static bool apply_only(const struct node_batch *nb)
            nb->applied_bytes <= INLINE_APPLY_MAX_BYTES;
 }
 
-/* storage.inline_apply: the write on the loop thread, then what
- * after_work_cb does. */
+/* Durable writes larger than this always go to the pool. */
+#define INLINE_SYNC_MAX_BYTES (64u << 10)
+
+/* storage.inline_sync: a lone small write on a quiet node (node.h). Its
+ * sync blocks the loop, which has nothing else to do meanwhile. */
+static bool lone_write(const struct raft_node *n, const struct node_batch *nb)
+{
+    size_t bytes = nb->applied_bytes;
+    size_t i;
+
+    if (nb->b.has_install || nb->b.has_chunk || nb->b.has_hard_state ||
+        nb->b.compact_to != 0 || nb->b.n_entries != 1 ||
+        n->queue_head != NULL || n->n_ops > 1) {
+        return false;
+    }
+    for (i = 0; i < nb->b.n_entries; i++) {
+        bytes += nb->b.entries[i].data.len;
+    }
+    return bytes <= INLINE_SYNC_MAX_BYTES;
+}
+
+/* storage.inline_apply / inline_sync: the write on the loop thread, then
+ * what after_work_cb does. */
 static void run_inline(struct raft_node *n, struct node_batch *nb)
 {
     int rv;
@@ -431,6 +464,9 @@ static void run_inline(struct raft_node *n, struct node_batch *nb)
     n->job_is_snapshot = false;
     n->running = nb;
     prepare_write(nb);
+    if (nb->persist_mark) {
+        send_queued(n);
+    }
     rv = n->st.write(n->st.data, &nb->b);
     n->job_running = false;
     n->running = NULL;
@@ -464,7 +500,8 @@ void node__jobs_kick(struct raft_node *n)
             n->queue_tail = NULL;
         }
         nb->next = NULL;
-        if (n->st.inline_apply && apply_only(nb)) {
+        if ((n->st.inline_apply && apply_only(nb)) ||
+            (n->st.inline_sync && lone_write(n, nb))) {
             run_inline(n, nb);
             continue;
         }

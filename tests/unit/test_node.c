@@ -24,6 +24,10 @@ struct fake_store {
     unsigned writes;
     unsigned applies_on_loop; /* apply-only writes on the loop thread */
     unsigned applies_on_pool; /* ... on a thread-pool thread */
+    unsigned syncs_on_loop;   /* writes of entries on the loop thread */
+    unsigned syncs_on_pool;   /* ... on a thread-pool thread */
+    unsigned unsent_at_sync;  /* loop-thread syncs begun with unsent messages */
+    raft_id id;
     char keys[MAXKEYS][16];
     char vals[MAXKEYS][64];
     unsigned n_keys;
@@ -48,6 +52,12 @@ struct cluster {
     bool closed[N + 1];
     struct queued *head;
     struct queued *tail;
+    /* Messages each node sent since it last called transport.flush (only
+     * with a flush: see transport_flush_mode), and its flush calls. Loop
+     * thread only. */
+    bool with_flush;
+    unsigned unsent[N + 1];
+    unsigned flushes[N + 1];
 };
 
 static struct cluster C;
@@ -96,6 +106,8 @@ static void copy_entry(struct raft_entry *dst, const struct raft_entry *src)
 
 static pthread_t loop_thread;
 static bool inline_apply_mode; /* storage.inline_apply for the next cluster */
+static bool inline_sync_mode;  /* storage.inline_sync ... */
+static bool transport_flush_mode; /* transport.flush set ... */
 
 static int st_write(void *data, struct raft_node_batch *b)
 {
@@ -103,6 +115,18 @@ static int st_write(void *data, struct raft_node_batch *b)
     size_t i;
     pthread_mutex_lock(&s->mu);
     s->writes++;
+    if (b->n_entries > 0) {
+        if (pthread_equal(pthread_self(), loop_thread)) {
+            s->syncs_on_loop++;
+            /* The appends or acks sent before it have left (only the loop
+             * thread touches C.unsent). */
+            if (C.unsent[s->id] != 0) {
+                s->unsent_at_sync++;
+            }
+        } else {
+            s->syncs_on_pool++;
+        }
+    }
     if (b->n_entries == 0 && b->n_committed > 0 && !b->has_hard_state) {
         if (pthread_equal(pthread_self(), loop_thread)) {
             s->applies_on_loop++;
@@ -189,6 +213,9 @@ static int tr_send(void *data, const struct raft_message *m)
     q->from = m->from;
     q->to = m->to;
     q->m = *m;
+    if (C.with_flush) {
+        C.unsent[m->from]++;
+    }
     if (m->type == RAFT_MSG_APPEND && m->append.n_entries > 0) {
         q->m.append.entries =
             calloc(m->append.n_entries, sizeof *q->m.append.entries);
@@ -225,6 +252,13 @@ static int tr_forward(void *data, raft_id to, const struct raft_node_forward *f)
     return 0;
 }
 
+static void tr_flush(void *data)
+{
+    raft_id id = self_of(data);
+    C.unsent[id] = 0;
+    C.flushes[id]++;
+}
+
 static void on_deliver(uv_idle_t *h)
 {
     struct queued *q = C.head;
@@ -259,6 +293,7 @@ static void start_cluster(unsigned op_timeout_ms)
     unsigned i;
 
     memset(&C, 0, sizeof C);
+    C.with_flush = transport_flush_mode;
     loop_thread = pthread_self();
     ck_assert_int_eq(uv_loop_init(&C.loop), 0);
     uv_idle_init(&C.loop, &C.deliver);
@@ -303,9 +338,13 @@ static void start_cluster(unsigned op_timeout_ms)
         st.snapshot = st_snapshot;
         st.snapshot_read = st_snapshot_read;
         st.inline_apply = inline_apply_mode;
+        st.inline_sync = inline_sync_mode;
+        C.st[i].id = i;
+        memset(&tr, 0, sizeof tr);
         tr.data = (void *)(uintptr_t)i;
         tr.send = tr_send;
         tr.forward = tr_forward;
+        tr.flush = transport_flush_mode ? tr_flush : NULL;
         ck_assert_int_eq(
             raft_node_init(&C.nodes[i], &C.loop, r, &st, &tr, &no, 0), 0);
     }
@@ -494,9 +533,12 @@ START_TEST(test_propose_on_leader)
     ck_assert_uint_eq(r.result_index, r.index); /* the storage's result */
     ck_assert_str_eq(r.seen, "1"); /* applied locally before the reply */
     ck_assert(wait_all_have("a", "1"));
-    /* Without storage.inline_apply every write runs on the pool. */
+    /* Without storage.inline_apply / inline_sync every write runs on the
+     * pool. */
     ck_assert_uint_eq(C.st[l].applies_on_loop, 0);
     ck_assert_uint_gt(C.st[l].applies_on_pool, 0);
+    ck_assert_uint_eq(C.st[l].syncs_on_loop, 0);
+    ck_assert_uint_gt(C.st[l].syncs_on_pool, 0);
     stop_cluster();
 }
 END_TEST
@@ -547,6 +589,69 @@ START_TEST(test_inline_apply)
     ck_assert_int_eq(rb.status, 0);
     ck_assert_uint_gt(C.st[l].applies_on_pool, 0);
     free(big);
+    stop_cluster();
+}
+END_TEST
+
+/* storage.inline_sync: on a quiet node (one entry, nothing queued, at most
+ * one operation waiting) the write of entries runs on the loop thread, after
+ * the messages queued before it left; under load it goes to the pool. */
+START_TEST(test_inline_sync)
+{
+    struct result r[20];
+    char cmds[20][16], keys[20][8], want[8];
+    raft_id l;
+    unsigned i;
+    unsigned pool_before;
+    inline_apply_mode = true;
+    inline_sync_mode = true;
+    transport_flush_mode = true;
+    start_cluster(3000);
+    inline_apply_mode = false;
+    inline_sync_mode = false;
+    transport_flush_mode = false;
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    for (i = 0; i < 10; i++) {
+        snprintf(cmds[i], sizeof cmds[i], "s%u=%u", i, i);
+        snprintf(keys[i], sizeof keys[i], "s%u", i);
+        propose(l, cmds[i], &r[i]);
+        r[i].key = keys[i];
+        r[i].st = &C.st[l];
+        ck_assert(run_until(&r[i].done, 5000));
+        ck_assert_int_eq(r[i].status, 0);
+        snprintf(want, sizeof want, "%u", i);
+        ck_assert_str_eq(r[i].seen, want); /* applied before the answer */
+    }
+    ck_assert(wait_all_have("s9", "9"));
+    for (i = 1; i <= N; i++) {
+        /* One write at a time: each node synced its entries on the loop
+         * (the leader's first entry of the term may go with its hard state
+         * to the pool), and never with appends or acks still unsent. */
+        ck_assert_uint_ge(C.st[i].syncs_on_loop, 10);
+        ck_assert_uint_eq(C.st[i].unsent_at_sync, 0);
+        ck_assert_uint_gt(C.flushes[i], 0);
+    }
+    /* Ten operations waiting on the leader: its batch goes to the pool. */
+    pool_before = C.st[l].syncs_on_pool;
+    for (i = 10; i < 20; i++) {
+        snprintf(cmds[i], sizeof cmds[i], "s%u=%u", i, i);
+        snprintf(keys[i], sizeof keys[i], "s%u", i);
+        propose(l, cmds[i], &r[i]);
+        r[i].key = keys[i];
+        r[i].st = &C.st[l];
+    }
+    for (i = 10; i < 20; i++) {
+        ck_assert(run_until(&r[i].done, 5000));
+        ck_assert_int_eq(r[i].status, 0);
+        snprintf(want, sizeof want, "%u", i);
+        ck_assert_str_eq(r[i].seen, want);
+    }
+    ck_assert_uint_gt(C.st[l].syncs_on_pool, pool_before);
+    ck_assert(wait_all_have("s19", "19"));
+    for (i = 1; i <= N; i++) {
+        ck_assert_uint_eq(C.st[i].unsent_at_sync, 0);
+    }
     stop_cluster();
 }
 END_TEST
@@ -737,6 +842,7 @@ static Suite *node_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_propose_on_leader);
     tcase_add_test(tc, test_inline_apply);
+    tcase_add_test(tc, test_inline_sync);
     tcase_add_test(tc, test_propose_on_follower_is_forwarded);
     tcase_add_test(tc, test_many_proposals_batch);
     tcase_add_test(tc, test_read_on_follower);
