@@ -28,6 +28,7 @@ struct fs_config {
     char cluster_id[64];     /* refuses peers and data dirs of others */
     bool join;               /* --join or --initial-state existing */
     bool no_lease_reads;     /* every read index takes a heartbeat round */
+    bool no_sched_batch;     /* threads stay SCHED_OTHER (raftfsd.c) */
     unsigned election_timeout_ms;
     unsigned heartbeat_ms;
     unsigned confirm_window_ms; /* raft_options.confirm_window */

@@ -63,6 +63,23 @@ kill -TERM $fpid 2>/dev/null; wait $fpid 2>/dev/null
 check "node 2 logged the refusal" grep -q "refused peer connection .*cluster id" "$IT_DIR/c/n2.log"
 check "cluster still writes after the foreign node" ctl 1 put after-foreign ok
 
+# Every thread of a daemon runs under SCHED_BATCH (fs/raftfsd.c), unless
+# --no-sched-batch. The policy is field 41 of /proc/PID/task/TID/stat
+# (SCHED_BATCH = 3, SCHED_OTHER = 0); the comm field has no spaces here.
+policies() { # policies PID: the distinct policies of its threads
+    local t
+    for t in /proc/"$1"/task/*; do awk '{print $41}' "$t/stat"; done | sort -u | tr '\n' ' '
+}
+check_eq "node 1's threads are SCHED_BATCH" "3 " "$(policies "$(it_pid 1)")"
+mkdir -p "$IT_DIR/other"
+"$RAFTFSD" --no-sched-batch --data-dir "$IT_DIR/other/d" \
+    --client-addr "127.0.0.1:$fport" \
+    --peers "1=127.0.0.1:$((fport + 1))" >"$IT_DIR/other.log" 2>&1 &
+opid=$!
+sleep 1
+check_eq "--no-sched-batch keeps SCHED_OTHER" "0 " "$(policies $opid)"
+kill -TERM $opid 2>/dev/null; wait $opid 2>/dev/null
+
 # Garbage on the peer and client ports: connections closed, nobody crashes.
 for i in 1 2 3; do
     head -c 65536 /dev/urandom > /dev/tcp/127.0.0.1/"$((IT_BASE + 2 * i - 1))" 2>/dev/null

@@ -23,7 +23,8 @@ static void clear_env(void)
         "RAFTFS_MOUNT", "RAFTFS_CONFIG", "RAFTFS_HEARTBEAT_MS",
         "RAFTFS_ELECTION_TIMEOUT_MS", "RAFTFS_LOG_LEVEL", "RAFTFS_JOIN",
         "RAFTFS_INITIAL_STATE", "RAFTFS_CLUSTER_ID", "RAFTFS_MAX_VALUE_SIZE",
-        "RAFTFS_NO_LEASE_READS", "RAFTFS_CONFIRM_WINDOW_MS"};
+        "RAFTFS_NO_LEASE_READS", "RAFTFS_CONFIRM_WINDOW_MS",
+        "RAFTFS_NO_SCHED_BATCH"};
     size_t i;
     for (i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         unsetenv(vars[i]);
@@ -45,6 +46,7 @@ START_TEST(test_single_node_default)
     ck_assert_str_eq(c.data_dir, "/tmp/x");
     ck_assert(!c.join);
     ck_assert(!c.no_lease_reads);
+    ck_assert(!c.no_sched_batch);
     ck_assert_uint_eq(c.max_value_size, 1u << 20);
     ck_assert_uint_eq(c.election_timeout_ms, 1000);
 }
@@ -58,10 +60,12 @@ START_TEST(test_flags)
                     "--data-dir", "/d", "--client-addr", "127.0.0.1:9100",
                     "--join", "--election-timeout-ms", "400",
                     "--heartbeat-ms=40", "--log-level", "debug",
-                    "--no-lease-reads", "--confirm-window-ms", "0", NULL};
+                    "--no-lease-reads", "--confirm-window-ms", "0",
+                    "--no-sched-batch", NULL};
     clear_env();
-    ck_assert_int_eq(load(&c, 17, argv), 0);
+    ck_assert_int_eq(load(&c, 18, argv), 0);
     ck_assert(c.no_lease_reads);
+    ck_assert(c.no_sched_batch);
     ck_assert_uint_eq(c.confirm_window_ms, 0);
     ck_assert_uint_eq(c.id, 2);
     ck_assert_uint_eq(c.n_peers, 2);
