@@ -460,12 +460,11 @@ int store_write(struct store *s, const struct store_batch *b,
         }
         r->n_results = b->n_apply;
     }
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0) {
-        txn = NULL;
-        rv = store__lmdb_err(rc);
+    rv = store__txn_begin(s, &txn);
+    if (rv != 0) {
         goto err;
     }
+    int rc;
     rv = run(s, txn, b, r, &pl);
     if (rv == 0 && pl.n > 0) {
         /* Before anything commits: a full disk fails the whole batch. */
@@ -525,10 +524,8 @@ int store_write(struct store *s, const struct store_batch *b,
     if (pl.late) {
         /* The entries are durable now: apply them. */
         if (txn == NULL) {
-            rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-            if (rc != 0) {
-                txn = NULL;
-                rv = store__lmdb_err(rc);
+            rv = store__txn_begin(s, &txn);
+            if (rv != 0) {
                 goto err;
             }
         }

@@ -413,12 +413,12 @@ int store__rebuild(struct store *s, const struct store_state *st)
     char path[PATH_MAX];
     MDB_txn *txn;
     raft_index index = 0;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return store__fail(s, store__lmdb_err(rc), "%s: begin: %s", s->dir,
-                           mdb_strerror(rc));
+    int rv = store__txn_begin(s, &txn);
+    if (rv != 0) {
+        return store__fail(s, rv, "%s: begin: %s", s->dir, store_strerror(rv));
     }
-    int rv = store__meta_hard_put(s, txn, st->term, st->vote);
+    int rc;
+    rv = store__meta_hard_put(s, txn, st->term, st->vote);
     if (rv == 0) {
         rv = store__meta_wal_put(s, txn, st->snap.index, st->dead);
     }

@@ -311,17 +311,31 @@ static int lock_dir(struct store *s, const struct store_options *o)
     return 0;
 }
 
+int store__txn_begin(struct store *s, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(s->env, NULL, 0, txn);
+    if (rc != 0) {
+        *txn = NULL;
+        return store__lmdb_err(rc);
+    }
+    int rv = store__mapres_begin(&s->mapres);
+    if (rv != 0) {
+        mdb_txn_abort(*txn);
+        *txn = NULL;
+    }
+    return rv;
+}
+
 /* Opens the DBIs, writes the identity of a new store, opens the fsm's DBIs:
  * one write transaction, synced. */
 static int init_txn(struct store *s, const struct store_options *o, bool fresh)
 {
     MDB_txn *txn;
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return store__fail(s, store__lmdb_err(rc), "%s: begin: %s", s->dir,
-                           mdb_strerror(rc));
+    int rv = store__txn_begin(s, &txn);
+    if (rv != 0) {
+        return store__fail(s, rv, "%s: begin: %s", s->dir, store_strerror(rv));
     }
-    int rv;
+    int rc;
     rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
     if (rc != 0) {
         rv = store__fail(s, store__lmdb_err(rc), "%s: open DBIs: %s", s->dir,
@@ -359,6 +373,7 @@ static int init_txn(struct store *s, const struct store_options *o, bool fresh)
                     store_strerror(rv));
         goto err;
     }
+    s->fsm.mapres = &s->mapres;
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
         return store__fail(s, store__lmdb_err(rc), "%s: commit: %s", s->dir,
@@ -512,6 +527,10 @@ int store_open(struct store *s, const struct store_options *o)
         goto err_lock;
     }
 
+    /* A writable map (mapres.c) where data.mdb's blocks can be reserved
+     * ahead of it; otherwise LMDB writes its pages with pwrite. */
+    unsigned writemap = store__mapres_supported(s->dir) ? MDB_WRITEMAP : 0;
+    memset(&s->mapres, 0, sizeof s->mapres);
     int rc = mdb_env_create(&s->env);
     if (rc == 0) {
         rc = mdb_env_set_maxdbs(s->env, STORE_MAX_DBS);
@@ -520,7 +539,15 @@ int store_open(struct store *s, const struct store_options *o)
         rc = mdb_env_set_mapsize(s->env, s->map_size);
     }
     if (rc == 0) {
-        rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | MDB_NOMETASYNC, 0644);
+        rc = mdb_env_open(s->env, s->dir, MDB_NOTLS | MDB_NOMETASYNC | writemap,
+                          0644);
+    }
+    if (rc == 0 && writemap != 0) {
+        rc = store__mapres_init(&s->mapres, s->env);
+        if (rc != 0) {
+            rv = store__fail(s, rc, "%s: data.mdb: %s", s->dir, strerror(-rc));
+            goto err_env;
+        }
     }
     if (rc != 0) {
         rv = store__fail(

@@ -193,6 +193,19 @@ int fsm__state_get(struct store_fsm *f, MDB_txn *txn, struct fsm_state *s)
     return fsm__state_decode(v.mv_data, v.mv_size, s);
 }
 
+/* Disk room for what n deletes may add to data.mdb (mapres.h). */
+static int reserve_del(struct store_fsm *f, unsigned n)
+{
+    return store__mapres_add(f->mapres, n * store__mapres_del_bound(f->mapres));
+}
+
+/* Disk room for what a put may add to data.mdb (mapres.h): 0 or -errno. */
+static int reserve_put(struct store_fsm *f, const MDB_val *k, const MDB_val *v)
+{
+    return store__mapres_add(
+        f->mapres, store__mapres_put_bound(f->mapres, k->mv_size, v->mv_size));
+}
+
 int fsm__state_put(struct store_fsm *f, MDB_txn *txn,
                    const struct fsm_state *s)
 {
@@ -202,6 +215,9 @@ int fsm__state_put(struct store_fsm *f, MDB_txn *txn,
     int rc;
 
     fsm__state_encode(s, buf);
+    if ((rc = reserve_put(f, &k, &v)) != 0) {
+        return rc;
+    }
     rc = mdb_put(txn, f->state, &k, &v, 0);
     return rc == 0 ? 0 : fsm__lmdb_err(rc);
 }
@@ -236,6 +252,9 @@ int fsm__inode_put(struct store_fsm *f, MDB_txn *txn,
 
     fsm__put_u64(key, a->ino);
     fsm__inode_encode(a, buf);
+    if ((rc = reserve_put(f, &k, &v)) != 0) {
+        return rc;
+    }
     rc = mdb_put(txn, f->inode, &k, &v, 0);
     return rc == 0 ? 0 : fsm__lmdb_err(rc);
 }
@@ -247,6 +266,9 @@ int fsm__inode_del(struct store_fsm *f, MDB_txn *txn, uint64_t ino)
     int rc;
 
     fsm__put_u64(key, ino);
+    if ((rc = reserve_del(f, 2)) != 0) {
+        return rc;
+    }
     rc = mdb_del(txn, f->inode, &k, NULL);
     if (rc != 0 && rc != MDB_NOTFOUND) {
         return fsm__lmdb_err(rc);
@@ -295,6 +317,9 @@ int fsm__dirent_put(struct store_fsm *f, MDB_txn *txn, uint64_t parent,
 
     fsm__put_u64(buf, ino);
     buf[8] = type;
+    if ((rc = reserve_put(f, &k, &v)) != 0) {
+        return rc;
+    }
     rc = mdb_put(txn, f->dirent, &k, &v, 0);
     return rc == 0 ? 0 : fsm__lmdb_err(rc);
 }
@@ -304,7 +329,11 @@ int fsm__dirent_del(struct store_fsm *f, MDB_txn *txn, uint64_t parent,
 {
     uint8_t key[FSM_DIRENT_KEY_MAX];
     MDB_val k = val_of(key, fsm__dirent_key(key, parent, name, len));
-    int rc = mdb_del(txn, f->dirent, &k, NULL);
+    int rc = reserve_del(f, 1);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = mdb_del(txn, f->dirent, &k, NULL);
 
     return rc == 0 ? 0 : fsm__lmdb_err(rc);
 }
@@ -348,6 +377,9 @@ int fsm__data_put(struct store_fsm *f, MDB_txn *txn, uint64_t ino,
 
     fsm__put_u64(key, ino);
     if (len == 0) {
+        if ((rc = reserve_del(f, 1)) != 0) {
+            return rc;
+        }
         rc = mdb_del(txn, f->data, &k, NULL);
         if (rc == MDB_NOTFOUND) {
             rc = 0;
@@ -357,6 +389,9 @@ int fsm__data_put(struct store_fsm *f, MDB_txn *txn, uint64_t ino,
     /* LMDB only reads the value it is given. */
     v.mv_data = (void *)(uintptr_t)buf;
     v.mv_size = len;
+    if ((rc = reserve_put(f, &k, &v)) != 0) {
+        return rc;
+    }
     rc = mdb_put(txn, f->data, &k, &v, 0);
     return rc == 0 ? 0 : fsm__lmdb_err(rc);
 }

@@ -65,6 +65,8 @@
 #include <lmdb.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "mapres.h"
 #include <stdint.h>
 
 #include "raft.h"
@@ -111,6 +113,9 @@ struct store_fsm {
     MDB_dbi dirent;
     MDB_dbi data;
     bool open;
+    /* The store's reservation (mapres.h), or NULL: every put reserves what
+     * it may add before it writes. Set after store__fsm_open. */
+    struct store_mapres *mapres;
 };
 
 /* What applying one entry produced. Fixed size, no pointers. */

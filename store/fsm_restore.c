@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsm_internal.h"
@@ -310,6 +311,18 @@ int store__fsm_snapshot_verify(const char *path, raft_index *index,
     return rv;
 }
 
+static int reserve_file(struct store_fsm *f, const char *path)
+{
+    struct stat st;
+    if (f->mapres == NULL) {
+        return 0;
+    }
+    if (stat(path, &st) != 0) {
+        return -errno;
+    }
+    return store__mapres_add(f->mapres, 2 * (uint64_t)st.st_size);
+}
+
 int store__fsm_snapshot_restore(struct store_fsm *f, MDB_txn *txn,
                                 const char *path, raft_index *index)
 {
@@ -324,7 +337,13 @@ int store__fsm_snapshot_restore(struct store_fsm *f, MDB_txn *txn,
     }
     /* Phase 2: replace the content in the caller's txn. The file is read
      * again (it may be far bigger than memory); if it changed in between,
-     * its CRC no longer matches and the caller aborts the txn. */
+     * its CRC no longer matches and the caller aborts the txn. The pages
+     * dropped are not reusable before the commit: the whole content may
+     * land past data.mdb's end (mapres.h), twice the file is room enough
+     * for the records and their pages. */
+    if ((rv = reserve_file(f, path)) != 0) {
+        return rv;
+    }
     for (int db = FSM_DB_FSM; db < FSM_DB_N; db++) {
         if ((rc = mdb_drop(txn, fsm__snap_dbi(f, db), 0)) != 0) {
             return fsm__lmdb_err(rc);

@@ -127,6 +127,11 @@ int store__meta_wal_put(struct store *s, MDB_txn *txn, raft_index compacted,
  * stored. */
 int store__log_term(struct store *s, raft_index index, raft_term *term);
 
+/* env.c: a write transaction, with data.mdb's room reserved for it
+ * (mapres.h): 0, -ENOSPC (full disk: nothing was written) or another error
+ * (*txn is NULL then). */
+int store__txn_begin(struct store *s, MDB_txn **txn);
+
 /* batch.c / snapfile.c */
 raft_index store__applied(struct store *s, MDB_txn *txn);
 /* Path of a file in the data dir: dir/name into buf (PATH_MAX). */

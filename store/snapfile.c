@@ -227,9 +227,9 @@ int store_snapshot_take(struct store *s, struct raft_snapshot_meta *out)
     if (rv != 0) {
         return rv;
     }
-    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0) {
-        return store__lmdb_err(rc);
+    rv = store__txn_begin(s, &txn);
+    if (rv != 0) {
+        return rv;
     }
     rv = store__meta_snap_put(s, txn, &m);
     if (rv != 0) {

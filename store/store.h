@@ -161,6 +161,9 @@ struct store {
     bool rebuilt;         /* store_open rebuilt data.mdb after a power loss */
     struct store_state state; /* as last written to raft.state */
     struct store_fsm fsm;
+    /* data.mdb's blocks reserved ahead of LMDB's writable map (mapres.h);
+     * mapres.env is NULL when the env runs without MDB_WRITEMAP. */
+    struct store_mapres mapres;
     uint64_t n_syncs; /* mdb_env_sync calls + WAL batch fdatasyncs (stats) */
     char errmsg[STORE_ERRMSG_MAX];
 };
