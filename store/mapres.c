@@ -21,8 +21,9 @@
  * in fsm.c), the copied leaf of each delete (store__mapres_del_bound), a
  * whole restored snapshot (fsm_restore.c), and TXN_SLACK for the rest
  * (copies of branch pages, the meta DBI's small records, the free list). Pages below the last page were written before, so they are backed.
- * Reserving goes ahead by CHUNK so that fallocate is rare; when the disk
- * cannot give a whole chunk, exactly what is needed is enough.
+ * Reserving goes up to the next multiple of CHUNK (so at most CHUNK ahead)
+ * and fallocate is rare; when the disk cannot give that, exactly what is
+ * needed is enough.
  */
 #include "mapres.h"
 
@@ -85,7 +86,7 @@ static int reserve(struct store_mapres *r, uint64_t upto)
     if (upto <= r->reserved) {
         return 0;
     }
-    want = (upto + CHUNK - 1) / CHUNK * CHUNK + CHUNK;
+    want = (upto + CHUNK - 1) / CHUNK * CHUNK; /* at most CHUNK ahead */
     if (want > r->map_size) {
         want = r->map_size;
     }
