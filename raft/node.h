@@ -98,7 +98,11 @@ struct raft_node_storage {
      * one entry, no other write is queued and at most one operation waits
      * on this node. Under load the pool keeps the loop free during syncs;
      * a lone write saves the two hand-offs and the pool thread's wake-up,
-     * which on a machine with few cores are a large part of its latency. */
+     * which on a machine with few cores are a large part of its latency.
+     * The cost: while such a sync lasts, the loop does nothing else (a disk
+     * that stalls for seconds stalls the quiet node's loop with it; its
+     * peers see a silent node, as they would see a node whose log cannot
+     * be written). */
     bool inline_sync;
 };
 
