@@ -368,11 +368,11 @@ void fs__daemon_stop(struct fs_daemon *d, int code)
 /*
  * SCHED_BATCH for every thread of the daemon (threads inherit the policy;
  * libuv's pool starts later). A woken batch thread never preempts the
- * thread that woke it: the leader writing its appends to two followers is
- * not interrupted between the two writes by the first follower, and a
- * FUSE reply is not interrupted by its own client. Its share of the CPU
- * is unchanged (same nice level). On the 2-core machine of
- * docs/BENCHMARKS.md this measured +4% to +13% writes/s at 64 clients.
+ * running thread: the leader writing its appends to two followers is not
+ * interrupted between the two writes by the first follower, and a client
+ * that sends a FUSE request runs on until it blocks waiting for the reply.
+ * Its share of the CPU is unchanged (same nice level). On the 2-core machine of
+ * docs/BENCHMARKS.md this measured +4% to +10% writes/s at 64 clients.
  */
 static void sched_batch(struct fs_daemon *d)
 {
