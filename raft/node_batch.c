@@ -446,7 +446,8 @@ static bool lone_write(const struct raft_node *n, const struct node_batch *nb)
 
     if (nb->b.has_install || nb->b.has_chunk || nb->b.has_hard_state ||
         nb->b.compact_to != 0 || nb->b.n_entries != 1 ||
-        n->queue_head != NULL || n->n_ops > 1) {
+        n->queue_head != NULL || (n->acc != NULL && !batch_empty(n->acc)) ||
+        n->n_ops > 1) {
         return false;
     }
     for (i = 0; i < nb->b.n_entries; i++) {

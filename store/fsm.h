@@ -65,10 +65,9 @@
 #include <lmdb.h>
 #include <stdbool.h>
 #include <stddef.h>
-
-#include "mapres.h"
 #include <stdint.h>
 
+#include "mapres.h"
 #include "raft.h"
 
 #define STORE_ROOT_INO 1

@@ -20,7 +20,8 @@
  * puts with their page overhead (store__mapres_put_bound, added by each put
  * in fsm.c), the copied leaf of each delete (store__mapres_del_bound), a
  * whole restored snapshot (fsm_restore.c), and TXN_SLACK for the rest
- * (copies of branch pages, the meta DBI's small records, the free list). Pages below the last page were written before, so they are backed.
+ * (copies of branch pages, the meta DBI's small records, the free list).
+ * Pages below the last page were written before, so they are backed.
  * Reserving goes up to the next multiple of CHUNK (so at most CHUNK ahead)
  * and fallocate is rare; when the disk cannot give that, exactly what is
  * needed is enough.
@@ -75,7 +76,8 @@ int store__mapres_init(struct store_mapres *r, MDB_env *env)
     return 0;
 }
 
-/* Blocks for [0, upto): a chunk more when the disk has it. */
+/* Blocks for [0, upto), rounded up to a CHUNK boundary when the disk has
+ * room for that. */
 static int reserve(struct store_mapres *r, uint64_t upto)
 {
     uint64_t want;
