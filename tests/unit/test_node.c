@@ -439,6 +439,29 @@ static void propose(raft_id on, const char *cmd, struct result *r)
     ck_assert(!r->done); /* never completes inside the call */
 }
 
+/* "<p><i>=<i>" proposed on node `on` (cmd and key are the caller's storage
+ * for the command and the key), and then, with wait_kv, its answer: applied
+ * on `on` before the answer, with its own index as the storage's result. */
+static void propose_kv(raft_id on, const char *p, unsigned i, struct result *r,
+                       char cmd[16], char key[8])
+{
+    snprintf(cmd, 16, "%s%u=%u", p, i, i);
+    snprintf(key, 8, "%s%u", p, i);
+    propose(on, cmd, r);
+    r->key = key;
+    r->st = &C.st[on];
+}
+
+static void wait_kv(struct result *r, unsigned i)
+{
+    char want[8];
+    ck_assert(run_until(&r->done, 5000));
+    ck_assert_int_eq(r->status, 0);
+    ck_assert_uint_eq(r->result_index, r->index);
+    snprintf(want, sizeof want, "%u", i);
+    ck_assert_str_eq(r->seen, want); /* applied before the answer */
+}
+
 static unsigned closed_count;
 static void on_closed(void *data)
 {
@@ -548,7 +571,7 @@ END_TEST
 START_TEST(test_inline_apply)
 {
     struct result r[20];
-    char cmds[20][16], keys[20][8], want[8];
+    char cmds[20][16], keys[20][8];
     raft_id l;
     unsigned i;
     inline_apply_mode = true;
@@ -557,17 +580,8 @@ START_TEST(test_inline_apply)
     l = wait_leader();
     ck_assert_uint_ne(l, 0);
     for (i = 0; i < 20; i++) {
-        raft_id on = (raft_id)(i % N + 1);
-        snprintf(cmds[i], sizeof cmds[i], "i%u=%u", i, i);
-        snprintf(keys[i], sizeof keys[i], "i%u", i);
-        propose(on, cmds[i], &r[i]);
-        r[i].key = keys[i];
-        r[i].st = &C.st[on];
-        ck_assert(run_until(&r[i].done, 5000));
-        ck_assert_int_eq(r[i].status, 0);
-        ck_assert_uint_eq(r[i].result_index, r[i].index);
-        snprintf(want, sizeof want, "%u", i);
-        ck_assert_str_eq(r[i].seen, want); /* applied before the answer */
+        propose_kv((raft_id)(i % N + 1), "i", i, &r[i], cmds[i], keys[i]);
+        wait_kv(&r[i], i);
     }
     ck_assert(wait_all_have("i19", "19"));
     for (i = 1; i <= N; i++) {
@@ -599,7 +613,7 @@ END_TEST
 START_TEST(test_inline_sync)
 {
     struct result r[20];
-    char cmds[20][16], keys[20][8], want[8];
+    char cmds[20][16], keys[20][8];
     raft_id l;
     unsigned i;
     unsigned pool_before;
@@ -613,15 +627,8 @@ START_TEST(test_inline_sync)
     l = wait_leader();
     ck_assert_uint_ne(l, 0);
     for (i = 0; i < 10; i++) {
-        snprintf(cmds[i], sizeof cmds[i], "s%u=%u", i, i);
-        snprintf(keys[i], sizeof keys[i], "s%u", i);
-        propose(l, cmds[i], &r[i]);
-        r[i].key = keys[i];
-        r[i].st = &C.st[l];
-        ck_assert(run_until(&r[i].done, 5000));
-        ck_assert_int_eq(r[i].status, 0);
-        snprintf(want, sizeof want, "%u", i);
-        ck_assert_str_eq(r[i].seen, want); /* applied before the answer */
+        propose_kv(l, "s", i, &r[i], cmds[i], keys[i]);
+        wait_kv(&r[i], i);
     }
     ck_assert(wait_all_have("s9", "9"));
     for (i = 1; i <= N; i++) {
@@ -635,17 +642,10 @@ START_TEST(test_inline_sync)
     /* Ten operations waiting on the leader: its batch goes to the pool. */
     pool_before = C.st[l].syncs_on_pool;
     for (i = 10; i < 20; i++) {
-        snprintf(cmds[i], sizeof cmds[i], "s%u=%u", i, i);
-        snprintf(keys[i], sizeof keys[i], "s%u", i);
-        propose(l, cmds[i], &r[i]);
-        r[i].key = keys[i];
-        r[i].st = &C.st[l];
+        propose_kv(l, "s", i, &r[i], cmds[i], keys[i]);
     }
     for (i = 10; i < 20; i++) {
-        ck_assert(run_until(&r[i].done, 5000));
-        ck_assert_int_eq(r[i].status, 0);
-        snprintf(want, sizeof want, "%u", i);
-        ck_assert_str_eq(r[i].seen, want);
+        wait_kv(&r[i], i);
     }
     ck_assert_uint_gt(C.st[l].syncs_on_pool, pool_before);
     ck_assert(wait_all_have("s19", "19"));

@@ -82,7 +82,6 @@ static int write_file(struct store *s, raft_index idx)
     static char value[VALUE];
     char name[32];
     struct store_cmd c;
-    struct raft_buf enc;
     struct raft_entry e;
     struct store_batch b;
     struct store_write_result r;
@@ -100,16 +99,7 @@ static int write_file(struct store *s, raft_index idx)
     c.data.base = value;
     c.data.len = sizeof value;
     c.time_ns = idx;
-    ck_assert_int_eq(store_cmd_encode(&c, &enc), 0);
-    memset(&e, 0, sizeof e);
-    e.index = idx;
-    e.term = 1;
-    e.type = RAFT_ENTRY_COMMAND;
-    e.data.len = STORE_FSM_ENVELOPE + enc.len;
-    e.data.base = calloc(1, e.data.len);
-    ck_assert_ptr_nonnull(e.data.base);
-    memcpy((char *)e.data.base + STORE_FSM_ENVELOPE, enc.base, enc.len);
-    free(enc.base);
+    cmd_entry(&e, idx, 1, &c);
     store_batch_init(&b);
     ck_assert_int_eq(store_batch_apply(&b, &e, 1), 0);
     rv = store_write(s, &b, &r);

@@ -82,6 +82,24 @@ static inline void write_batch(struct store *s, struct store_batch *b)
     store_batch_reset(b);
 }
 
+/* e becomes a COMMAND entry idx (term) carrying c after the driver's
+ * envelope; e->data.base is malloc'd (the caller frees it). */
+static inline void cmd_entry(struct raft_entry *e, raft_index idx,
+                             raft_term term, const struct store_cmd *c)
+{
+    struct raft_buf enc;
+    ck_assert_int_eq(store_cmd_encode(c, &enc), 0);
+    memset(e, 0, sizeof *e);
+    e->index = idx;
+    e->term = term;
+    e->type = RAFT_ENTRY_COMMAND;
+    e->data.len = STORE_FSM_ENVELOPE + enc.len;
+    e->data.base = calloc(1, e->data.len);
+    ck_assert_ptr_nonnull(e->data.base);
+    memcpy((char *)e->data.base + STORE_FSM_ENVELOPE, enc.base, enc.len);
+    free(enc.base);
+}
+
 /* Appends and applies n mkdir/create commands (entries from..from+n-1,
  * term 2): entry i makes "n<i>" in the root, a directory when i % 3 == 0,
  * a file otherwise; a CONFIG entry (conf) comes first when from == 1. */
@@ -120,7 +138,6 @@ static inline void fill(struct store *s, raft_index from, size_t n,
         }
         char name[32];
         struct store_cmd c;
-        struct raft_buf enc;
         store_cmd_init(&c);
         c.type = idx % 3 == 0 ? STORE_CMD_MKDIR : STORE_CMD_CREATE;
         c.parent = STORE_ROOT_INO;
@@ -129,12 +146,7 @@ static inline void fill(struct store *s, raft_index from, size_t n,
                                       (unsigned long long)idx);
         c.mode = 0755;
         c.time_ns = idx;
-        ck_assert_int_eq(store_cmd_encode(&c, &enc), 0);
-        e[i].type = RAFT_ENTRY_COMMAND;
-        e[i].data.len = STORE_FSM_ENVELOPE + enc.len;
-        e[i].data.base = calloc(1, e[i].data.len);
-        memcpy((char *)e[i].data.base + STORE_FSM_ENVELOPE, enc.base, enc.len);
-        free(enc.base);
+        cmd_entry(&e[i], idx, 2, &c);
     }
     store_batch_init(&b);
     store_batch_append(&b, e, n);
