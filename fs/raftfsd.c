@@ -208,6 +208,9 @@ static int start_node(struct fs_daemon *d, struct raft_load *l)
     ro.lease_reads = !d->cfg.no_lease_reads;
     ro.heartbeat_interval = d->cfg.heartbeat_ms;
     ro.confirm_window = d->cfg.confirm_window_ms;
+    /* Followers hear of a commit at once only when they wait on it: a
+     * leader-local write does not wake them again (raft.h). */
+    ro.lazy_commit = true;
     ro.pre_vote = true;
     ro.check_quorum = true;
     /* Keep half a snapshot interval of log behind each snapshot (at most the

@@ -48,6 +48,7 @@ struct raft__progress {
     uint64_t read_seq; /* highest message seq this peer acked */
     raft_index hb_match; /* match at the previous heartbeat response */
     raft_index sent_commit; /* highest commit index sent to this peer */
+    raft_index want_commit; /* the peer waits for this commit (lazy_commit) */
     /* SNAPSHOT: the snapshot being sent, the offset the follower wants
      * next (acked), the offset after the last chunk sent, a window of
      * chunks in flight between them. Invariant: snap_offset <= snap_next. */
@@ -301,6 +302,8 @@ bool raft__in_lease(const struct raft *r);
 bool raft__send_append(struct raft *r, struct raft__progress *p,
                        bool allow_empty);
 void raft__bcast_append(struct raft *r, bool allow_empty);
+/* A peer waits for index to commit (raft.h: raft_commit_wanted). */
+void raft__commit_wanted(struct raft *r, raft_id id, raft_index index);
 /* raft_ready(): send what flush_pending deferred. */
 void raft__flush_appends(struct raft *r);
 void raft__bcast_heartbeat(struct raft *r);

@@ -407,6 +407,10 @@ void raft_node_receive_forward(struct raft_node *n, raft_id from,
     switch (f->kind) {
     case RAFT_NODE_FWD_PROPOSE:
         rv = raft_propose(n->raft, now, &f->payload, &index, &term);
+        if (rv == 0) {
+            /* The proposer answers its caller once it applied the entry. */
+            raft_commit_wanted(n->raft, from, index);
+        }
         answer(n, from, f->req_id, rv, index, term);
         break;
     case RAFT_NODE_FWD_CHANGE:
@@ -416,6 +420,9 @@ void raft_node_receive_forward(struct raft_node *n, raft_id from,
         }
         rv = raft_change(n->raft, now, (enum raft_change_op)f->op, f->id,
                          f->addr, &index);
+        if (rv == 0) {
+            raft_commit_wanted(n->raft, from, index);
+        }
         answer(n, from, f->req_id, rv, index, raft_current_term(n->raft));
         break;
     case RAFT_NODE_FWD_TRANSFER:

@@ -388,6 +388,9 @@ bool raft_ready(struct raft *r, struct raft_update *u)
     bool any = false, entries_failed = false;
     raft__flush_appends(r);
     raft__reads_flush(r);
+    /* A read index answered to a follower may want the commit told to it
+     * (lazy_commit): now, not with the next update. */
+    raft__flush_appends(r);
     memset(u, 0, sizeof *u);
     u->role = r->role;
     u->leader = r->leader;

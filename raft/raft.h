@@ -300,6 +300,16 @@ struct raft_options {
      * the heartbeat interval. A window of a lease or longer makes confirm
      * reads no stronger than lease reads. */
     unsigned confirm_window;
+    /* How a leader tells followers of a new commit index when it has no
+     * new entries for them. false: at once, with an empty AppendEntries to
+     * each (so followers apply within a round trip). true: only to a
+     * follower that waits on it, because it forwarded the entry
+     * (raft_commit_wanted) or asked for a read index the leader just
+     * answered; the others learn it with the next AppendEntries or
+     * heartbeat (their state machines lag by up to a heartbeat interval
+     * when the leader has nothing else to send). Saves a message, its
+     * answer and the follower's wake-up per commit. Default false. */
+    bool lazy_commit;
     /* Optional: called with a readable line for every decision. */
     void (*trace)(void *data, raft_id id, const char *line);
     void *trace_data;
@@ -378,6 +388,11 @@ int raft_persisted(struct raft *r, raft_time now, raft_index index,
  * applied at *index is this one only if the entry there has term *term. */
 int raft_propose(struct raft *r, raft_time now, const struct raft_buf *cmd,
                  raft_index *index, raft_term *term);
+
+/* On the leader: follower `id` waits for `index` to commit (it forwarded
+ * the entry there), so with lazy_commit it is told as soon as it does.
+ * Does nothing on a follower or for an unknown id. */
+void raft_commit_wanted(struct raft *r, raft_id id, raft_index index);
 
 /* Asks for a read index (thesis §6.4) under the caller's id `ctx`. The answer
  * arrives in a later update's reads, exactly once per call: status 0 and the

@@ -16,6 +16,10 @@ static void release(struct raft *r, const struct raft__read *rd, int status)
         m->read_index_resp.index = rd->index;
         m->read_index_resp.reject = status != 0;
     }
+    if (status == 0) {
+        /* The follower applies up to the index before it reads. */
+        raft__commit_wanted(r, rd->from, rd->index);
+    }
 }
 
 static int push(struct raft__read **v, size_t *n, size_t *cap, uint64_t ctx,

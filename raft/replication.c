@@ -145,6 +145,35 @@ void raft__bcast_append(struct raft *r, bool allow_empty)
     }
 }
 
+/* Whether p should hear of the commit index even without new entries. */
+static bool commit_news(const struct raft *r, const struct raft__progress *p)
+{
+    if (p->sent_commit >= r->commit) {
+        return false;
+    }
+    return !r->o.lazy_commit || p->want_commit > p->sent_commit;
+}
+
+void raft__commit_wanted(struct raft *r, raft_id id, raft_index index)
+{
+    struct raft__progress *p;
+    if (r->role != RAFT_LEADER || (p = raft__progress_get(r, id)) == NULL) {
+        return;
+    }
+    if (index > p->want_commit) {
+        p->want_commit = index;
+    }
+    if (r->o.lazy_commit && index <= r->commit && index > p->sent_commit) {
+        /* Committed already: tell it with the next update. */
+        r->flush_pending = true;
+    }
+}
+
+void raft_commit_wanted(struct raft *r, raft_id id, raft_index index)
+{
+    raft__commit_wanted(r, id, index);
+}
+
 void raft__flush_appends(struct raft *r)
 {
     unsigned i;
@@ -158,8 +187,9 @@ void raft__flush_appends(struct raft *r)
         if (p->id == 0) {
             continue;
         }
-        /* An empty append only if the follower lacks the commit index. */
-        if (raft__send_append(r, p, p->sent_commit < r->commit)) {
+        /* An empty append only if the follower lacks the commit index (and,
+         * with lazy_commit, waits on it). */
+        if (raft__send_append(r, p, commit_news(r, p))) {
             while (p->state == RAFT__REPLICATE &&
                    raft__send_append(r, p, false)) {
             }

@@ -118,6 +118,7 @@ void sim_node_start(struct sim *s, struct sim_node *n)
     o.lease_reads = s->p.lease_reads;
     o.clock_drift_permille = s->p.lease_drift;
     o.confirm_window = s->p.confirm_window;
+    o.lazy_commit = s->p.lazy_commit;
     if (s->trace != NULL) {
         o.trace = trace_cb;
         o.trace_data = s;

@@ -143,6 +143,14 @@ static void pick_window(struct sim *s, const struct sim_knobs *k)
     }
 }
 
+/* lazy_commit, from a stream of its own too: on in half the seeds. */
+static void pick_lazy(struct sim *s)
+{
+    struct sim_rng lg;
+    sim_rng_init(&lg, sim_mix(s->seed, 0x1a2c, 0));
+    s->p.lazy_commit = sim_rng_chance(&lg, 5000);
+}
+
 /* Leases and clocks come from a stream of their own: every other draw of a
  * seed, so its network, faults and workload, is what it was before
  * leases. Lease reads on in 3 seeds of 4; a quarter of the seeds share one
@@ -167,6 +175,7 @@ static void pick_clocks(struct sim *s, const struct sim_knobs *k)
         s->p.lease_drift = (unsigned)k->lease_drift;
     }
     pick_window(s, k);
+    pick_lazy(s);
     for (unsigned i = 0; i < s->n_slots; i++) {
         struct sim_node *n = &s->nodes[i];
         n->skew = 0;
@@ -206,9 +215,9 @@ void sim_init_knobs(struct sim *s, uint64_t seed, unsigned nodes,
     pick_params(s);
     pick_clocks(s, k);
     sim_tracef(s, "seed %llu: lease reads %d (drift margin %u/1000), clock "
-               "skew up to %u ppm, confirm window %ums", U(seed),
-               s->p.lease_reads, s->p.lease_drift, s->p.skew_ppm,
-               s->p.confirm_window);
+               "skew up to %u ppm, confirm window %ums, lazy commit %d",
+               U(seed), s->p.lease_reads, s->p.lease_drift, s->p.skew_ppm,
+               s->p.confirm_window, s->p.lazy_commit);
     sim_tracef(s, "seed %llu: %u voters + %u spares, election %ums, "
                "heartbeat %ums, delay %u-%ums, drop %u/10000, dup %u/10000, "
                "garbage every %ums, pre-vote %d, check-quorum %d, snapshot "

@@ -317,6 +317,7 @@ struct sim_params {
     /* The cores' confirm_window, in ms as they use it (resolved from
      * RAFT_CONFIRM_WINDOW_HEARTBEAT). */
     unsigned confirm_window;
+    bool lazy_commit; /* the cores' lazy_commit */
 };
 
 /* How a run's lease option is chosen (--lease). */

@@ -413,6 +413,71 @@ START_TEST(test_duplicate_responses)
 }
 END_TEST
 
+/* lazy_commit: once a leader-local write commits, no empty AppendEntries
+ * goes out (without it, one to each follower) and followers apply with the
+ * next heartbeat; a follower that waits on the entry (raft_commit_wanted)
+ * or was just answered a read index is told at once. */
+START_TEST(test_lazy_commit)
+{
+    for (int lazy = 0; lazy <= 1; lazy++) {
+        struct h h;
+        struct raft_options o;
+        raft_index idx;
+        size_t reads;
+        raft_options_default(&o);
+        o.election_timeout = H_ET;
+        o.heartbeat_interval = H_HB;
+        o.seed = 42;
+        o.snapshot_trailing = 0;
+        o.learner_catchup = 0;
+        o.lazy_commit = lazy;
+        h_init_opts(&h, 3, 3, &o);
+        h_elect(&h, 1);
+        h_run(&h, 2 * H_HB);
+        /* A leader-local write. */
+        ck_assert_int_eq(h_propose(&h, 1, 7, &idx), 0);
+        h_deliver(&h); /* the appends; the followers' acks are queued */
+        h_deliver(&h); /* the acks: the leader commits */
+        ck_assert_uint_eq(raft_commit_index(h.nodes[1].r), idx);
+        ck_assert_uint_eq(h_count(&h, RAFT_MSG_APPEND, 1, 0), lazy ? 0 : 2);
+        h_settle(&h);
+        if (lazy) {
+            ck_assert_uint_lt(h.nodes[2].applied, idx);
+            ck_assert_uint_lt(h.nodes[3].applied, idx);
+            h_run(&h, H_HB + 1); /* a heartbeat carries it */
+        }
+        ck_assert_uint_ge(h.nodes[2].applied, idx);
+        ck_assert_uint_ge(h.nodes[3].applied, idx);
+        /* An entry follower 2 waits on (it forwarded it). */
+        ck_assert_int_eq(h_propose(&h, 1, 8, &idx), 0);
+        raft_commit_wanted(h.nodes[1].r, 2, idx);
+        h_deliver(&h);
+        h_deliver(&h);
+        ck_assert_uint_eq(raft_commit_index(h.nodes[1].r), idx);
+        ck_assert_uint_eq(h_count(&h, RAFT_MSG_APPEND, 1, 2), 1);
+        ck_assert_uint_eq(h_count(&h, RAFT_MSG_APPEND, 1, 3), lazy ? 0 : 1);
+        h_settle(&h);
+        ck_assert_uint_ge(h.nodes[2].applied, idx);
+        /* A read index on follower 3, which has not applied the last write
+         * (lazy): the answer brings the commit with it. */
+        ck_assert_int_eq(h_propose(&h, 1, 9, &idx), 0);
+        h_settle(&h);
+        if (lazy) {
+            ck_assert_uint_lt(h.nodes[3].applied, idx);
+        }
+        reads = h.nodes[3].n_reads;
+        ck_assert_int_eq(raft_read_index(h.nodes[3].r, h.now, 77), 0);
+        h_pump(&h, 3);
+        h_settle(&h);
+        ck_assert_uint_eq(h.nodes[3].n_reads, reads + 1);
+        ck_assert_int_eq(h.nodes[3].reads[reads].status, 0);
+        ck_assert_uint_ge(h.nodes[3].reads[reads].index, idx);
+        ck_assert_uint_ge(h.nodes[3].applied, idx);
+        h_close(&h);
+    }
+}
+END_TEST
+
 static Suite *replication_suite(void)
 {
     Suite *s = suite_create("raft_replication");
@@ -430,6 +495,7 @@ static Suite *replication_suite(void)
     tcase_add_test(tc, test_fig8_commit_rule);
     tcase_add_test(tc, test_leader_counts_itself_when_durable);
     tcase_add_test(tc, test_persisted_covers_batches);
+    tcase_add_test(tc, test_lazy_commit);
     tcase_add_test(tc, test_leader_completeness);
     suite_add_tcase(s, tc);
     tc = tcase_create("bad_input");
