@@ -231,6 +231,18 @@ static inline void h_pump(struct h *h, raft_id id)
     raft_update_close(&u);
 }
 
+/* The harness's options: H_ET, H_HB, seed 42, nothing kept behind a
+ * snapshot, no learner catch-up rounds; the rest the core's defaults. */
+static inline void h_default_opts(struct raft_options *o)
+{
+    raft_options_default(o);
+    o->election_timeout = H_ET;
+    o->heartbeat_interval = H_HB;
+    o->seed = 42;
+    o->snapshot_trailing = 0;
+    o->learner_catchup = 0;
+}
+
 static inline void h_init_opts(struct h *h, unsigned n_nodes, unsigned voters,
                                const struct raft_options *o)
 {
@@ -243,12 +255,7 @@ static inline void h_init_opts(struct h *h, unsigned n_nodes, unsigned voters,
     if (o != NULL) {
         h->o = *o;
     } else {
-        raft_options_default(&h->o);
-        h->o.election_timeout = H_ET;
-        h->o.heartbeat_interval = H_HB;
-        h->o.seed = 42;
-        h->o.snapshot_trailing = 0;
-        h->o.learner_catchup = 0;
+        h_default_opts(&h->o);
     }
     memset(&c, 0, sizeof c);
     c.n = voters;

@@ -11,12 +11,7 @@ static void init_window(struct h *h, unsigned n, unsigned voters, bool lease,
                         bool check_quorum, unsigned window)
 {
     struct raft_options o;
-    raft_options_default(&o);
-    o.election_timeout = H_ET;
-    o.heartbeat_interval = H_HB;
-    o.seed = 42;
-    o.snapshot_trailing = 0;
-    o.learner_catchup = 0;
+    h_default_opts(&o);
     o.lease_reads = lease;
     o.check_quorum = check_quorum;
     o.confirm_window = window;
@@ -398,23 +393,30 @@ START_TEST(test_lease_confirm_read)
 }
 END_TEST
 
+/* Leases on, node 1 elected: a quorum acked its heartbeats, but its no-op
+ * has not committed (its appends were lost twice). */
+static void acked_leader_without_noop(struct h *h)
+{
+    init_lease(h, 3, 3, true, true);
+    h_timeout(h, 1);
+    h_deliver_until_leader(h, 1);
+    h_drop_all(h); /* the no-op's appends are lost */
+    h->now += H_HB;
+    raft_tick(h->nodes[1].r, h->now);
+    h_pump(h, 1);
+    h_deliver(h);  /* heartbeats reach the followers */
+    h_deliver(h);  /* their acks reach the leader... */
+    h_drop_all(h); /* ...whose appends of the no-op are lost again */
+    ck_assert_uint_lt(raft_commit_index(h->nodes[1].r), 2);
+}
+
 /* Reference: §6.4.1 with §6.4 step 1. Acked heartbeats give no lease
  * before the leader has committed an entry of its term: until then it may
  * not know the latest commit index. */
 START_TEST(test_lease_needs_noop)
 {
     struct h h;
-    init_lease(&h, 3, 3, true, true);
-    h_timeout(&h, 1);
-    h_deliver_until_leader(&h, 1);
-    h_drop_all(&h); /* the no-op's appends are lost */
-    h.now += H_HB;
-    raft_tick(h.nodes[1].r, h.now);
-    h_pump(&h, 1);
-    h_deliver(&h);  /* heartbeats reach the followers */
-    h_deliver(&h);  /* their acks reach the leader... */
-    h_drop_all(&h); /* ...whose appends of the no-op are lost again */
-    ck_assert_uint_lt(raft_commit_index(h.nodes[1].r), 2);
+    acked_leader_without_noop(&h);
     ck_assert(!raft_lease_valid(h.nodes[1].r, h.now));
     ck_assert_int_eq(raft_read_index(h.nodes[1].r, h.now, 1), 0);
     h_pump(&h, 1);
@@ -863,17 +865,7 @@ static void assert_confirm_waits(struct h *h, uint64_t ctx)
 START_TEST(test_confirm_window_needs_noop)
 {
     struct h h;
-    init_lease(&h, 3, 3, true, true);
-    h_timeout(&h, 1);
-    h_deliver_until_leader(&h, 1);
-    h_drop_all(&h); /* the no-op's appends are lost */
-    h.now += H_HB;
-    raft_tick(h.nodes[1].r, h.now);
-    h_pump(&h, 1);
-    h_deliver(&h);  /* heartbeats reach the followers */
-    h_deliver(&h);  /* their acks reach the leader... */
-    h_drop_all(&h); /* ...whose appends of the no-op are lost again */
-    ck_assert_uint_lt(raft_commit_index(h.nodes[1].r), 2);
+    acked_leader_without_noop(&h);
     assert_confirm_waits(&h, 1);
     ck_assert_uint_eq(h_count(&h, RAFT_MSG_HEARTBEAT, 1, 0), 0);
     h_run(&h, 3 * H_HB);

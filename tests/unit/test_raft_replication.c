@@ -424,12 +424,7 @@ START_TEST(test_lazy_commit)
         struct raft_options o;
         raft_index idx;
         size_t reads;
-        raft_options_default(&o);
-        o.election_timeout = H_ET;
-        o.heartbeat_interval = H_HB;
-        o.seed = 42;
-        o.snapshot_trailing = 0;
-        o.learner_catchup = 0;
+        h_default_opts(&o);
         o.lazy_commit = lazy;
         h_init_opts(&h, 3, 3, &o);
         h_elect(&h, 1);
