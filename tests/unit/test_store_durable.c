@@ -261,28 +261,38 @@ START_TEST(test_process_crash_keeps_unsynced_applies)
 }
 END_TEST
 
+/* After crash_after(snap, upto): the machine restarts (another boot id)
+ * with data.mdb torn; the store opens rebuilt, at the snapshot, with the
+ * hard state (3, 1) and the log snap+1..upto. */
+static void power_loss_reopen(struct store *s, raft_index snap,
+                              raft_index upto)
+{
+    raft_index applied, first, last;
+    raft_term term;
+    raft_id vote;
+    set_boot("boot-b");
+    tear_data_mdb();
+    open_store(s);
+    ck_assert(s->rebuilt);
+    ck_assert_int_eq(store_applied(s, &applied), 0);
+    ck_assert_uint_eq(applied, snap);
+    ck_assert_int_eq(store_hard_state(s, &term, &vote), 0);
+    ck_assert_uint_eq(term, 3);
+    ck_assert_uint_eq(vote, 1);
+    ck_assert_int_eq(store_log_bounds(s, &first, &last), 0);
+    ck_assert_uint_eq(first, snap + 1);
+    ck_assert_uint_eq(last, upto);
+}
+
 START_TEST(test_power_loss_rebuilds_from_snapshot)
 {
     struct store s;
     struct raft_load l;
-    raft_index applied, first, last;
-    raft_term term;
-    raft_id vote;
+    raft_index applied;
 
     crash_after(50, 80);
-    set_boot("boot-b");
-    tear_data_mdb();
-    open_store(&s);
-    ck_assert(s.rebuilt);
     /* Back to the snapshot; the hard state and the log are all there. */
-    ck_assert_int_eq(store_applied(&s, &applied), 0);
-    ck_assert_uint_eq(applied, 50);
-    ck_assert_int_eq(store_hard_state(&s, &term, &vote), 0);
-    ck_assert_uint_eq(term, 3);
-    ck_assert_uint_eq(vote, 1);
-    ck_assert_int_eq(store_log_bounds(&s, &first, &last), 0);
-    ck_assert_uint_eq(first, 51);
-    ck_assert_uint_eq(last, 80);
+    power_loss_reopen(&s, 50, 80);
     ck_assert(has_name(&s, 40));
     ck_assert(!has_name(&s, 70));
     /* The entries after the snapshot apply again, with the same effect. */
@@ -313,22 +323,8 @@ END_TEST
 START_TEST(test_power_loss_before_any_snapshot)
 {
     struct store s;
-    raft_index applied, first, last;
-    raft_term term;
-    raft_id vote;
     crash_after(0, 20);
-    set_boot("boot-b");
-    tear_data_mdb();
-    open_store(&s);
-    ck_assert(s.rebuilt);
-    ck_assert_int_eq(store_applied(&s, &applied), 0);
-    ck_assert_uint_eq(applied, 0);
-    ck_assert_int_eq(store_hard_state(&s, &term, &vote), 0);
-    ck_assert_uint_eq(term, 3);
-    ck_assert_uint_eq(vote, 1);
-    ck_assert_int_eq(store_log_bounds(&s, &first, &last), 0);
-    ck_assert_uint_eq(first, 1);
-    ck_assert_uint_eq(last, 20);
+    power_loss_reopen(&s, 0, 20);
     ck_assert(!has_name(&s, 2));
     store_close(&s);
 }
@@ -340,17 +336,11 @@ START_TEST(test_power_loss_mid_install_rename)
 {
     struct store s;
     char from[PATH_MAX], to[PATH_MAX];
-    raft_index applied;
     crash_after(30, 40);
     snprintf(from, sizeof from, "%s/snapshot-%016llx", dir, 30ULL);
     snprintf(to, sizeof to, "%s/snapshot.recv-%016llx", dir, 30ULL);
     ck_assert_int_eq(rename(from, to), 0);
-    set_boot("boot-b");
-    tear_data_mdb();
-    open_store(&s);
-    ck_assert(s.rebuilt);
-    ck_assert_int_eq(store_applied(&s, &applied), 0);
-    ck_assert_uint_eq(applied, 30);
+    power_loss_reopen(&s, 30, 40);
     ck_assert(has_name(&s, 29));
     ck_assert(exists("snapshot-000000000000001e"));
     ck_assert(!exists("snapshot.recv-000000000000001e"));
