@@ -441,19 +441,14 @@ static bool apply_only(const struct node_batch *nb)
  * sync blocks the loop, which has nothing else to do meanwhile. */
 static bool lone_write(const struct raft_node *n, const struct node_batch *nb)
 {
-    size_t bytes = nb->applied_bytes;
-    size_t i;
-
     if (nb->b.has_install || nb->b.has_chunk || nb->b.has_hard_state ||
         nb->b.compact_to != 0 || nb->b.n_entries != 1 ||
         n->queue_head != NULL || (n->acc != NULL && !batch_empty(n->acc)) ||
         n->n_ops > 1) {
         return false;
     }
-    for (i = 0; i < nb->b.n_entries; i++) {
-        bytes += nb->b.entries[i].data.len;
-    }
-    return bytes <= INLINE_SYNC_MAX_BYTES;
+    return nb->applied_bytes + nb->b.entries[0].data.len <=
+           INLINE_SYNC_MAX_BYTES;
 }
 
 /* storage.inline_apply / inline_sync: the write on the loop thread, then
