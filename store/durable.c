@@ -174,8 +174,8 @@ static int write_durably(struct store *s, const char *tmp_name,
     if (rv == 0 && rename(tmp, path) != 0) {
         rv = -errno;
     }
-    if (rv == 0 && fsync(s->lock_fd) != 0) {
-        rv = -errno;
+    if (rv == 0) {
+        rv = store__sync_dir(s);
     }
     if (rv != 0) {
         unlink(tmp);
@@ -302,7 +302,7 @@ int store__mark_set(struct store *s)
         char path[PATH_MAX];
         store__path(s, path, MARK_NAME);
         if (unlink(path) == 0) {
-            fsync(s->lock_fd);
+            store__sync_dir(s);
         }
         return 0;
     }
@@ -346,7 +346,7 @@ void store__mark_clear(struct store *s)
     }
     store__path(s, path, MARK_NAME);
     if (unlink(path) == 0) {
-        fsync(s->lock_fd);
+        store__sync_dir(s);
     }
     s->nosync = false;
 }

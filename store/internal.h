@@ -134,6 +134,9 @@ int store__txn_begin(struct store *s, MDB_txn **txn);
 
 /* batch.c / snapfile.c */
 raft_index store__applied(struct store *s, MDB_txn *txn);
+/* fsyncs the data dir (a creation, rename or removal in it becomes
+ * durable): 0 or -errno. */
+int store__sync_dir(struct store *s);
 /* Path of a file in the data dir: dir/name into buf (PATH_MAX). */
 void store__path(const struct store *s, char *buf, const char *name);
 /* Writes a chunk into snapshot.recv-<index> (offset 0 starts it over) and

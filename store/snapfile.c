@@ -57,7 +57,7 @@ static void recv_path(const struct store *s, char *buf, raft_index index)
     store__path(s, buf, name);
 }
 
-static int sync_dir(struct store *s)
+int store__sync_dir(struct store *s)
 {
     return fsync(s->lock_fd) == 0 ? 0 : -errno;
 }
@@ -105,7 +105,8 @@ int store__snap_chunk(struct store *s, const struct store_op *op)
     }
     close(fd);
     if (rv == 0 && op->offset == 0) {
-        rv = sync_dir(s); /* the file's creation must be durable too */
+        /* The file's creation must be durable too. */
+        rv = store__sync_dir(s);
     }
     return rv;
 }
@@ -143,7 +144,7 @@ int store__snap_installed(struct store *s, const struct raft_snapshot_meta *m)
     if (rename(from, to) != 0) {
         return -errno;
     }
-    int rv = sync_dir(s);
+    int rv = store__sync_dir(s);
     remove_stale(s, m->index);
     return rv;
 }
@@ -223,7 +224,7 @@ int store_snapshot_take(struct store *s, struct raft_snapshot_meta *out)
         unlink(tmp);
         return rv;
     }
-    rv = sync_dir(s);
+    rv = store__sync_dir(s);
     if (rv != 0) {
         return rv;
     }
