@@ -14,16 +14,19 @@
 #      (default build/ at the top of the tree).
 #   1. the floor: 4 KiB write + fdatasync on the disk of DIR, loopback RTT.
 #   2. 3-member etcd (tests/bench/etcd-cluster.sh, default fsync
-#      durability, data in DIR/etcd): wrk put with 1/16/64 connections,
-#      linearizable get and serializable get with 16; a bash loop of 1,000
-#      `etcdctl put` and one of 1,000 `etcdctl get`; stop. The single
-#      client (1-client writes, shell loops) talks to the leader, on both
-#      sides.
+#      durability, data in DIR/etcd): wrk put with 1/16/64 connections and
+#      64 all on the leader, linearizable get and serializable get with 16;
+#      three bash loops of 1,000 `etcdctl put` (new keys each) and one of
+#      1,000 `etcdctl get`; stop. Connections are spread over the three
+#      members (one wrk per member, merged) as raftfs's workers are over
+#      the mounts; the single client (1-client writes, shell loops) and
+#      the "all on the leader" row talk to the leader, on both sides.
 #   3. 3-node raftfs with FUSE mounts (mount-helpers/raftfs-cluster.sh,
 #      data in DIR/raftfs): loadgen writes with 1/16/64 workers spread over
-#      the three mounts, linearizable reads with 16, the mix/excl/append/ls
-#      workloads with 16, the bash loops `echo $i > k$i` and `cat k$i`;
-#      stop; a fresh cluster with --mount-options stale for stale reads.
+#      the three mounts and 64 on the leader's, linearizable reads with 16,
+#      the mix/excl/append/ls workloads with 16, three bash loops
+#      `echo $i > k$i` (new files each) and one `cat k$i`; stop; a fresh
+#      cluster with --mount-options stale for stale reads.
 #   4. optional (--million): a fresh cluster, 1,000,000 small files created
 #      through the mounts, resident size of every node.
 #   5. one table on stdout; unless --no-doc, it replaces the "## raftfs vs
@@ -113,6 +116,7 @@ wf() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 jf() { sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p" <<<"$1"; }
 now() { echo "$EPOCHREALTIME"; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", b - a}'; }
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # --- 1. floor ---------------------------------------------------------------
 log "floor ($WORK)"
@@ -128,13 +132,75 @@ log "etcd: start ($etcd_ver)"
 timeout 60 "$ETCDSH" start | tee -a "$RES" >&2
 EP1=http://127.0.0.1:23791
 EPS=$("$ETCDSH" endpoints)
+IFS=, read -r -a _eps <<<"$EPS"
+declare -A EPA=([1]=${_eps[0]} [2]=${_eps[1]} [3]=${_eps[2]})
+# Connections of member j (1-based) when c are spread over 3, as loadgen
+# gives its worker i the mount i % 3: 64 -> 22/21/21, 16 -> 6/5/5.
+share() { echo $(( $1 / 3 + ($2 - 1 < $1 % 3 ? 1 : 0) )); }
+# Merges the outputs of wrk runs made side by side: requests, errors and
+# rates add up; p50/p90/p99 come from the runs' latency distributions
+# (WRK_QUANTILES, every 0.1 percent) weighted by their request counts.
+wrk_merge() { # FILES...
+    awk '
+        /^WRK_RESULT/ {
+            n++
+            for (i = 2; i <= NF; i++) { split($i, kv, "="); f[n, kv[1]] = kv[2] }
+        }
+        /^WRK_QUANTILES/ { for (i = 2; i <= NF; i++) q[n, i - 1] = $i; nq[n] = NF - 1 }
+        END {
+            if (n == 0) exit 1
+            for (r = 1; r <= n; r++) {
+                req += f[r, "requests"]; rps += f[r, "rps"]
+                mean += f[r, "mean_ms"] * f[r, "requests"]
+                if (f[r, "duration_s"] > dur) dur = f[r, "duration_s"]
+                if (f[r, "max_ms"] > max) max = f[r, "max_ms"]
+                ae += f[r, "app_errors"]; se += f[r, "sock_errors"]; nx += f[r, "non2xx"]
+                for (i = 1; i <= nq[r]; i++)
+                    print q[r, i], f[r, "requests"] / nq[r] | "sort -n > \"" ENVIRON["MERGE_TMP"] "\""
+            }
+            close("sort -n > \"" ENVIRON["MERGE_TMP"] "\"")
+            split("50 90 99", want, " ")
+            k = 1
+            while ((getline line < ENVIRON["MERGE_TMP"]) > 0 && k <= 3) {
+                split(line, a, " "); cum += a[2]
+                while (k <= 3 && cum >= want[k] / 100 * req - 1e-9) { p[want[k]] = a[1]; k++ }
+            }
+            printf "WRK_RESULT mode=%s requests=%d duration_s=%.3f rps=%.1f mean_ms=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f app_errors=%d sock_errors=%d non2xx=%d runs=%d\n",
+                f[1, "mode"], req, dur, rps, req ? mean / req : 0, p[50] / 1000, p[90] / 1000, p[99] / 1000, max, ae, se, nx, n
+        }' "$@"
+}
+# One wrk against ENDPOINT (the 1-client rows: the leader), or without
+# it the c connections spread over the three members as raftfs's workers
+# are over the three mounts: one single-threaded wrk per member, side by
+# side, merged.
 wrk_run() { # key mode conns [endpoint]
-    local key=$1 mode=$2 c=$3 ep=${4:-$EP1} t=2 out line
+    local key=$1 mode=$2 c=$3 ep=${4:-} t=2 line j
     [ "$c" -lt 2 ] && t=1
-    log "etcd: wrk $mode -c$c -d${DUR}s $ep"
-    step $((DUR + 60)) "$WORK/step.out" wrk -t$t -c"$c" -d"${DUR}s" --latency \
-        -s "$here/etcd-wrk.lua" "$ep" -- "$mode" "$KEYS" 64
-    line=$(grep WRK_RESULT "$WORK/step.out")
+    if [ -n "$ep" ]; then
+        log "etcd: wrk $mode -c$c -d${DUR}s $ep"
+        step $((DUR + 60)) "$WORK/step.out" wrk -t$t -c"$c" -d"${DUR}s" --latency \
+            -s "$here/etcd-wrk.lua" "$ep" -- "$mode" "$KEYS" 64
+        line=$(grep WRK_RESULT "$WORK/step.out")
+    else
+        log "etcd: wrk $mode -c$c -d${DUR}s spread: $(for j in 1 2 3; do printf '%s ' "$(share "$c" $j) to ${EPA[$j]}"; done)"
+        step $((DUR + 60)) "$WORK/step.out" bash -c '
+            dur=$1 lua=$2 mode=$3 keys=$4 out=$5; shift 5
+            i=0
+            while [ $# -gt 0 ]; do
+                i=$((i + 1))
+                wrk -t1 -c"$1" -d"$dur" --latency -s "$lua" "$2" -- "$mode" "$keys" 64 > "$out.$i.wrk" 2>&1 &
+                shift 2
+            done
+            wait' _ "${DUR}s" "$here/etcd-wrk.lua" "$mode" "$KEYS" "$WORK/step" \
+            $(for j in 1 2 3; do echo "$(share "$c" $j) ${EPA[$j]}"; done)
+        local outs=()
+        for j in 1 2 3; do outs+=("$WORK/step.$j.wrk"); done
+        cat "${outs[@]}" >> "$RES"
+        line=$(MERGE_TMP=$WORK/merge.tmp wrk_merge "${outs[@]}") ||
+            { echo "compare-etcd: no wrk result in ${outs[*]}" >&2; exit 1; }
+        rm -f "${outs[@]}" "$WORK/merge.tmp"
+        echo "$line" >> "$RES"
+    fi
     E[$key]=$(wf "$line" rps)
     E[$key.p50]=$(wf "$line" p50_ms)
     E[$key.p99]=$(wf "$line" p99_ms)
@@ -160,18 +226,23 @@ floor_again etcd
 wrk_run w1 put 1 "$ELEAD"
 wrk_run w16 put 16
 wrk_run w64 put 64
+wrk_run w64l put 64 "$ELEAD"
 wrk_run r16 get 16
 wrk_run s16 sget 16
 
-log "etcd: bash loop of 1000 etcdctl put / get"
-t0=$(now)
-step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" put "shell/k$i" "$i" >/dev/null || exit 1; done' _ "$ELEAD"
+log "etcd: bash loops of 1000 etcdctl put (3, new keys each) / get"
+SHE=()
+for r in 1 2 3; do
+    t0=$(now)
+    step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" put "$2/k$i" "$i" >/dev/null || exit 1; done' _ "$ELEAD" "shell$r"
+    SHE+=("$(secs "$t0" "$(now)")")
+done
 t1=$(now)
-step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" get "shell/k$i" >/dev/null || exit 1; done' _ "$ELEAD"
+step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" get "shell1/k$i" >/dev/null || exit 1; done' _ "$ELEAD"
 t2=$(now)
-E[shput]=$(secs "$t0" "$t1")
+E[shput]=$(median "${SHE[@]}")
 E[shget]=$(secs "$t1" "$t2")
-echo "etcdctl put loop ${E[shput]} s, get loop ${E[shget]} s" | tee -a "$RES" >&2
+echo "etcdctl put loops ${SHE[*]} s (median ${E[shput]}), get loop ${E[shget]} s" | tee -a "$RES" >&2
 timeout 60 "$ETCDSH" stop | tee -a "$RES" >&2
 
 # --- 3. raftfs ------------------------------------------------------------------
@@ -226,26 +297,33 @@ LM=${M[$(( ${leader:-1} - 1 ))]}
 LG_DIRS=$LM lg_run w1 write 1
 lg_run w16 write 16
 lg_run w64 write 64
+LG_DIRS=$LM lg_run w64l write 64
 lg_run r16 read 16
+# The shell loops come where etcd's come: after the same writes and a
+# read load, before the workloads only raftfs runs.
+log "raftfs: bash loops of 1000 echo > k\$i (3, new files each) / cat k\$i (the leader's mount, $LM)"
+SHR=()
+for r in 1 2 3; do
+    mkdir -p "$LM/shell$r"
+    t0=$(now)
+    step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "$LM/shell$r"
+    SHR+=("$(secs "$t0" "$(now)")")
+done
+t1=$(now)
+step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do cat "$1/k$i" >/dev/null || exit 1; done' _ "$LM/shell1"
+t2=$(now)
+step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "$LM/shell1"
+t3=$(now)
+R[shput]=$(median "${SHR[@]}")
+R[shget]=$(secs "$t1" "$t2")
+R[shover]=$(secs "$t2" "$t3")
+echo "raftfs echo loops ${SHR[*]} s (median ${R[shput]}), cat loop ${R[shget]} s, echo loop over the existing files ${R[shover]} s" | tee -a "$RES" >&2
 lg_run mix16 mix 16
 lg_run excl16 excl 16 -p excl
 lg_run excl16w excl 16 -p exclw --worker-dirs
 lg_run app16 append 16 -p append
 lg_run ls16 ls 16
 
-log "raftfs: bash loop of 1000 echo > k\$i / cat k\$i (the leader's mount, $LM)"
-mkdir -p "$LM/shell"
-t0=$(now)
-step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "$LM/shell"
-t1=$(now)
-step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do cat "$1/k$i" >/dev/null || exit 1; done' _ "$LM/shell"
-t2=$(now)
-step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "$LM/shell"
-t3=$(now)
-R[shput]=$(secs "$t0" "$t1")
-R[shget]=$(secs "$t1" "$t2")
-R[shover]=$(secs "$t2" "$t3")
-echo "raftfs echo loop ${R[shput]} s, cat loop ${R[shget]} s, echo loop over the existing files ${R[shover]} s" | tee -a "$RES" >&2
 RSS_AFTER=$(rss_all)
 rstop
 
@@ -280,17 +358,18 @@ table() {
     echo "| workload | etcd | raftfs | raftfs/etcd |"
     echo "|---|---|---|---|"
     local k name
-    for k in w1 w16 w64 r16 s16; do
+    for k in w1 w16 w64 w64l r16 s16; do
         case $k in
             w1) name="writes, 1 client (ops/s)" ;;
             w16) name="writes, 16 clients (ops/s)" ;;
             w64) name="writes, 64 clients (ops/s)" ;;
+            w64l) name="writes, 64 clients, all on the leader (ops/s)" ;;
             r16) name="linearizable reads, 16 clients (ops/s)" ;;
             s16) name="serializable/stale reads, 16 clients (ops/s)" ;;
         esac
         echo "| $name | $(fmt "${E[$k]}") | $(fmt "${R[$k]}") | $(ratio "${R[$k]}" "${E[$k]}") |"
     done
-    echo "| shell loop, 1000 writes (s; ratio = etcd/raftfs, speed-up) | ${E[shput]} | ${R[shput]} | $(ratio "${E[shput]}" "${R[shput]}") |"
+    echo "| shell loop, 1000 writes, median of 3 (s; ratio = etcd/raftfs, speed-up) | ${E[shput]} | ${R[shput]} | $(ratio "${E[shput]}" "${R[shput]}") |"
     echo "| shell loop, 1000 reads (s; ratio = etcd/raftfs, speed-up) | ${E[shget]} | ${R[shget]} | $(ratio "${E[shget]}" "${R[shget]}") |"
     echo "| raftfs only: shell loop, 1000 overwrites of the same files (s) | - | ${R[shover]} | $(ratio "${E[shput]}" "${R[shover]}") |"
     for k in mix16 excl16 excl16w app16 ls16; do
@@ -308,11 +387,13 @@ table() {
     echo
     echo "| workload | etcd p50 | raftfs p50 | p50 ratio | etcd p99 | raftfs p99 | p99 ratio |"
     echo "|---|---|---|---|---|---|---|"
-    for k in w1 w16 w64 r16 s16; do
+    for k in w1 w16 w64 w64l r16 s16; do
         echo "| $k | ${E[$k.p50]} | ${R[$k.p50]} | $(ratio "${R[$k.p50]}" "${E[$k.p50]}") | ${E[$k.p99]} | ${R[$k.p99]} | $(ratio "${R[$k.p99]}" "${E[$k.p99]}") |"
     done
     echo
-    echo "Errors: etcd $(for k in w1 w16 w64 r16 s16; do printf '%s=%s ' $k "${E[$k.err]}"; done); raftfs $(for k in w1 w16 w64 r16 s16 mix16 excl16 excl16w app16 ls16; do printf '%s=%s ' $k "${R[$k.err]}"; done)"
+    echo "Shell loops of 1000 new writes, each of the 3: etcd ${SHE[*]} s; raftfs ${SHR[*]} s."
+    echo
+    echo "Errors: etcd $(for k in w1 w16 w64 w64l r16 s16; do printf '%s=%s ' $k "${E[$k.err]}"; done); raftfs $(for k in w1 w16 w64 w64l r16 s16 mix16 excl16 excl16w app16 ls16; do printf '%s=%s ' $k "${R[$k.err]}"; done)"
     echo
     echo "Machine floor: 4 KiB write + fdatasync p50 ${FSYNC} us (p99 ${FSYNC99} us), loopback TCP round trip p50 ${RTT} us."
     echo "Sync floor again right before the 1-client writes: ${FL[etcd]} us (etcd side), ${FL[raftfs]} us (raftfs side)."
@@ -343,10 +424,14 @@ if [ $DOC = 1 ]; then
         echo "(tests/bench/etcd-wrk.lua), raftfs by \`loadgen\` (tests/bench/loadgen.c)"
         echo "through the FUSE mounts: each worker is a closed loop (one operation in"
         echo "flight, no target rate); a raftfs write is open(O_TRUNC) + write + close,"
-        echo "a read open + read + close. Workers are spread over the three mounts"
-        echo "(etcd: all connections to member 1), except the single client of the"
-        echo "1-client writes and the shell loops, which talks to the leader on both"
-        echo "sides (this run: etcd $ELEAD, raftfs node ${leader:-?})."
+        echo "a read open + read + close. The clients are spread over the three"
+        echo "members on both sides, as loadgen spreads its workers over the mounts"
+        echo "(worker i on member i % 3 + 1: 22/21/21 of 64, 6/5/5 of 16; on etcd's"
+        echo "side one single-threaded wrk per member, run side by side and merged)."
+        echo "The single client of the 1-client writes and the shell loops, and the"
+        echo "\"all on the leader\" row, talk to the leader on both sides (this run:"
+        echo "etcd $ELEAD, raftfs node ${leader:-?}). Each shell loop of writes runs"
+        echo "three times on each side, on new keys / files; the table gives the median."
         echo
         echo "$TABLE"
     } > "$sect"

@@ -90,4 +90,9 @@ function done(summary, latency, requests)
     latency.mean / 1000, latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
     latency.max / 1000, errs,
     s.errors.connect + s.errors.read + s.errors.write + s.errors.timeout, s.errors.status))
+  -- The latency quantiles at every 0.1 percent (us), so that runs of wrk
+  -- side by side (one per member) can be merged into one distribution.
+  local q = {}
+  for i = 1, 1000 do q[i] = string.format("%d", latency:percentile(i / 10)) end
+  io.write("WRK_QUANTILES " .. table.concat(q, " ") .. "\n")
 end
