@@ -271,6 +271,25 @@ rss_all() {
     done
     echo "$out"
 }
+# Waits (up to 10 s) until every node's applied index reaches the
+# leader's commit index as it is now.
+caught_up() {
+    local ctl=$BUILD/mount-helpers/raftfsctl i c a ep
+    IFS=, read -r -a ep <<<"$("$CLUSTER" endpoints "$RDIR")"
+    for i in 0 1 2; do
+        c=$(timeout 10 "$ctl" --endpoint "${ep[$i]}" status 2>/dev/null | awk '$1 == "role:" { r = $2 } $1 == "commit:" { c = $2 } END { if (r == "leader") print c }')
+        [ -n "$c" ] && break
+    done
+    [ -n "$c" ] || { echo "compare-etcd: no leader in $RDIR" >&2; exit 1; }
+    for i in 0 1 2; do
+        for _ in $(seq 100); do
+            a=$(timeout 10 "$ctl" --endpoint "${ep[$i]}" status 2>/dev/null | awk '$1 == "applied:" { print $2 }')
+            [ "${a:-0}" -ge "$c" ] && break
+            sleep 0.1
+        done
+        [ "${a:-0}" -ge "$c" ] || { echo "compare-etcd: node $((i + 1)) applied ${a:-?} < commit $c after 10 s" >&2; exit 1; }
+    done
+}
 lg_run() { # key workload workers [loadgen flags...] (dirs: LG_DIRS or all mounts)
     local key=$1 w=$2 c=$3 out line; shift 3
     local dirs=("${M[@]}")
@@ -328,7 +347,12 @@ RSS_AFTER=$(rss_all)
 rstop
 
 rstart raftfs-stale --mount-options stale
-lg_run s16 read 16 --prefill
+log "raftfs: prefill $KEYS keys"
+step 300 "$WORK/step.out" "$LOADGEN" -w write -c 16 -n 1 -k "$KEYS" -s 64 --prefill "${M[@]}"
+# A stale mount may lag its leader (docs/semantics.md): the reads start
+# once every node has applied what the prefill committed.
+caught_up
+lg_run s16 read 16
 rstop
 
 MILLION_LINE=""
