@@ -137,38 +137,6 @@ declare -A EPA=([1]=${_eps[0]} [2]=${_eps[1]} [3]=${_eps[2]})
 # Connections of member j (1-based) when c are spread over 3, as loadgen
 # gives its worker i the mount i % 3: 64 -> 22/21/21, 16 -> 6/5/5.
 share() { echo $(( $1 / 3 + ($2 - 1 < $1 % 3 ? 1 : 0) )); }
-# Merges the outputs of wrk runs made side by side: requests, errors and
-# rates add up; p50/p90/p99 come from the runs' latency distributions
-# (WRK_QUANTILES, every 0.1 percent) weighted by their request counts.
-wrk_merge() { # FILES...
-    awk '
-        /^WRK_RESULT/ {
-            n++
-            for (i = 2; i <= NF; i++) { split($i, kv, "="); f[n, kv[1]] = kv[2] }
-        }
-        /^WRK_QUANTILES/ { for (i = 2; i <= NF; i++) q[n, i - 1] = $i; nq[n] = NF - 1 }
-        END {
-            if (n == 0) exit 1
-            for (r = 1; r <= n; r++) {
-                req += f[r, "requests"]; rps += f[r, "rps"]
-                mean += f[r, "mean_ms"] * f[r, "requests"]
-                if (f[r, "duration_s"] > dur) dur = f[r, "duration_s"]
-                if (f[r, "max_ms"] > max) max = f[r, "max_ms"]
-                ae += f[r, "app_errors"]; se += f[r, "sock_errors"]; nx += f[r, "non2xx"]
-                for (i = 1; i <= nq[r]; i++)
-                    print q[r, i], f[r, "requests"] / nq[r] | "sort -n > \"" ENVIRON["MERGE_TMP"] "\""
-            }
-            close("sort -n > \"" ENVIRON["MERGE_TMP"] "\"")
-            split("50 90 99", want, " ")
-            k = 1
-            while ((getline line < ENVIRON["MERGE_TMP"]) > 0 && k <= 3) {
-                split(line, a, " "); cum += a[2]
-                while (k <= 3 && cum >= want[k] / 100 * req - 1e-9) { p[want[k]] = a[1]; k++ }
-            }
-            printf "WRK_RESULT mode=%s requests=%d duration_s=%.3f rps=%.1f mean_ms=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f app_errors=%d sock_errors=%d non2xx=%d runs=%d\n",
-                f[1, "mode"], req, dur, rps, req ? mean / req : 0, p[50] / 1000, p[90] / 1000, p[99] / 1000, max, ae, se, nx, n
-        }' "$@"
-}
 # One wrk against ENDPOINT (the 1-client rows: the leader), or without
 # it the c connections spread over the three members as raftfs's workers
 # are over the three mounts: one single-threaded wrk per member, side by
@@ -196,9 +164,9 @@ wrk_run() { # key mode conns [endpoint]
         local outs=()
         for j in 1 2 3; do outs+=("$WORK/step.$j.wrk"); done
         cat "${outs[@]}" >> "$RES"
-        line=$(MERGE_TMP=$WORK/merge.tmp wrk_merge "${outs[@]}") ||
+        line=$("$here/wrk-merge.sh" "${outs[@]}") ||
             { echo "compare-etcd: no wrk result in ${outs[*]}" >&2; exit 1; }
-        rm -f "${outs[@]}" "$WORK/merge.tmp"
+        rm -f "${outs[@]}"
         echo "$line" >> "$RES"
     fi
     E[$key]=$(wf "$line" rps)
