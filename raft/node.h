@@ -90,7 +90,9 @@ struct raft_node_storage {
      * entries (no sync: it ends in the page cache): the driver then calls
      * it on the loop thread when no other write runs, which saves the
      * two thread hand-offs of the pool (on a write's path: the commit is
-     * answered without them). */
+     * answered without them). The driver also splits the applies off a
+     * batch that has entries to make durable and runs them first, so that
+     * they do not wait for that batch's sync (node_batch.c). */
     bool inline_apply;
     /* True if `write` of a small batch that must be made durable is one
      * append and one sync (a preallocated log): the driver then calls it on

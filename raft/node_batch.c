@@ -434,6 +434,40 @@ static bool apply_only(const struct node_batch *nb)
            nb->applied_bytes <= INLINE_APPLY_MAX_BYTES;
 }
 
+/* storage.inline_apply: the applies of a batch that also has something to
+ * make durable are split off into an apply-only batch in front of it, run
+ * on the loop at once. Together, they would become visible only after
+ * that batch's sync: every read waiting for its read index and every
+ * proposal waiting for its result would wait for one more sync, the
+ * next batch's, which under load is most of a write's latency. The
+ * entries they apply are durable already (raft.h hands over only entries
+ * persisted by an earlier batch), so nothing orders them after this
+ * batch's sync. An install or a chunk keeps its applies (they may follow
+ * it); so does a batch whose applies are too large to run on the loop. */
+static void split_applies(struct raft_node *n, struct node_batch *nb)
+{
+    struct node_batch *ab;
+
+    if (nb->b.n_committed == 0 || apply_only(nb) || nb->b.has_install ||
+        nb->b.has_chunk || nb->applied_bytes > INLINE_APPLY_MAX_BYTES) {
+        return;
+    }
+    ab = calloc(1, sizeof *ab);
+    if (ab == NULL) {
+        return; /* they stay together, as without the split */
+    }
+    ab->b.committed = nb->b.committed;
+    ab->b.n_committed = nb->b.n_committed;
+    ab->cap_committed = nb->cap_committed;
+    ab->applied_bytes = nb->applied_bytes;
+    nb->b.committed = NULL;
+    nb->b.n_committed = 0;
+    nb->cap_committed = 0;
+    nb->applied_bytes = 0;
+    ab->next = nb;
+    n->queue_head = ab;
+}
+
 /* Durable writes larger than this always go to the pool. */
 #define INLINE_SYNC_MAX_BYTES (64u << 10)
 
@@ -487,10 +521,13 @@ void node__jobs_kick(struct raft_node *n)
         if (n->queue_head == NULL) {
             seal(n);
         }
-        nb = n->queue_head;
-        if (nb == NULL) {
+        if (n->queue_head == NULL) {
             break;
         }
+        if (n->st.inline_apply) {
+            split_applies(n, n->queue_head);
+        }
+        nb = n->queue_head;
         n->queue_head = nb->next;
         if (n->queue_head == NULL) {
             n->queue_tail = NULL;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "node.h"
 
@@ -27,6 +28,7 @@ struct fake_store {
     unsigned syncs_on_loop;   /* writes of entries on the loop thread */
     unsigned syncs_on_pool;   /* ... on a thread-pool thread */
     unsigned unsent_at_sync;  /* loop-thread syncs begun with unsent messages */
+    unsigned mixed;           /* writes of entries that also apply */
     raft_id id;
     char keys[MAXKEYS][16];
     char vals[MAXKEYS][64];
@@ -108,6 +110,7 @@ static pthread_t loop_thread;
 static bool inline_apply_mode; /* storage.inline_apply for the next cluster */
 static bool inline_sync_mode;  /* storage.inline_sync ... */
 static bool transport_flush_mode; /* transport.flush set ... */
+static unsigned entries_write_us; /* a write of entries takes this long */
 
 static int st_write(void *data, struct raft_node_batch *b)
 {
@@ -126,6 +129,12 @@ static int st_write(void *data, struct raft_node_batch *b)
         } else {
             s->syncs_on_pool++;
         }
+    }
+    if (b->n_entries > 0 && b->n_committed > 0) {
+        s->mixed++;
+    }
+    if (b->n_entries > 0 && entries_write_us > 0) {
+        usleep(entries_write_us); /* a sync: things queue up meanwhile */
     }
     if (b->n_entries == 0 && b->n_committed > 0 && !b->has_hard_state) {
         if (pthread_equal(pthread_self(), loop_thread)) {
@@ -607,6 +616,83 @@ START_TEST(test_inline_apply)
 }
 END_TEST
 
+/* 60 proposals on the leader, one every millisecond whatever the answers,
+ * while a write of entries takes 2 ms (entries_write_us): the applies of
+ * earlier entries become ready while later ones queue up behind a write.
+ * Returns the writes, over all nodes, that held entries and applies
+ * together. */
+#define LOAD_OPS 60
+static struct {
+    struct result r[LOAD_OPS];
+    char cmds[LOAD_OPS][16], keys[LOAD_OPS][8];
+    unsigned next;
+    raft_id on;
+} load;
+
+static void load_tick(uv_timer_t *t)
+{
+    if (load.next == LOAD_OPS) {
+        uv_timer_stop(t);
+        return;
+    }
+    propose_kv(load.on, "m", load.next, &load.r[load.next],
+               load.cmds[load.next], load.keys[load.next]);
+    load.next++;
+}
+
+static unsigned mixed_writes_under_load(raft_id l)
+{
+    uv_timer_t t;
+    unsigned i, mixed = 0;
+
+    memset(&load, 0, sizeof load);
+    load.on = l;
+    uv_timer_init(&C.loop, &t);
+    uv_timer_start(&t, load_tick, 1, 1);
+    for (i = 0; i < LOAD_OPS; i++) {
+        while (load.next <= i) {
+            uv_run(&C.loop, UV_RUN_ONCE);
+        }
+        wait_kv(&load.r[i], i);
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    uv_run(&C.loop, UV_RUN_NOWAIT);
+    ck_assert(wait_all_have("m59", "59"));
+    for (i = 1; i <= N; i++) {
+        mixed += C.st[i].mixed;
+    }
+    return mixed;
+}
+
+/* storage.inline_apply also splits the applies off a batch that has
+ * entries to make durable, and runs them first on the loop: a read or a
+ * proposal waiting for them does not wait for that batch's sync. Without
+ * the option the same load writes entries and applies together. */
+START_TEST(test_apply_split)
+{
+    raft_id l;
+    entries_write_us = 2000;
+    start_cluster(3000);
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    ck_assert_uint_gt(mixed_writes_under_load(l), 0);
+    stop_cluster();
+
+    inline_apply_mode = true;
+    start_cluster(3000);
+    inline_apply_mode = false;
+    l = wait_leader();
+    ck_assert_uint_ne(l, 0);
+    ck_assert_uint_eq(mixed_writes_under_load(l), 0);
+    for (unsigned i = 1; i <= N; i++) {
+        ck_assert_uint_gt(C.st[i].applies_on_loop, 0);
+        ck_assert_uint_eq(C.st[i].applies_on_pool, 0);
+    }
+    stop_cluster();
+    entries_write_us = 0;
+}
+END_TEST
+
 /* storage.inline_sync: on a quiet node (one entry, nothing queued, at most
  * one operation waiting) the write of entries runs on the loop thread, after
  * the messages queued before it left; under load it goes to the pool. */
@@ -843,6 +929,7 @@ static Suite *node_suite(void)
     tcase_add_test(tc, test_propose_on_leader);
     tcase_add_test(tc, test_inline_apply);
     tcase_add_test(tc, test_inline_sync);
+    tcase_add_test(tc, test_apply_split);
     tcase_add_test(tc, test_propose_on_follower_is_forwarded);
     tcase_add_test(tc, test_many_proposals_batch);
     tcase_add_test(tc, test_read_on_follower);
