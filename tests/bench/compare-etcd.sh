@@ -150,6 +150,7 @@ wrk_run() { # key mode conns [endpoint]
             -s "$here/etcd-wrk.lua" "$ep" -- "$mode" "$KEYS" 64
         line=$(grep WRK_RESULT "$WORK/step.out")
     else
+        [ "$c" -ge 3 ] || { echo "compare-etcd: spreading needs 3 connections or more" >&2; exit 1; }
         log "etcd: wrk $mode -c$c -d${DUR}s spread: $(for j in 1 2 3; do printf '%s ' "$(share "$c" $j) to ${EPA[$j]}"; done)"
         step $((DUR + 60)) "$WORK/step.out" bash -c '
             dur=$1 lua=$2 mode=$3 keys=$4 out=$5; shift 5
