@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # raftfs against etcd on this machine, in one run: floor, etcd, raftfs, table.
 #
-#   tests/bench/compare-etcd.sh [-d SECONDS] [--keys K] [--work DIR]
-#                               [--no-doc] [--million]
+#   tests/bench/compare-etcd.sh [-d SECONDS] [--keys K] [--loops N]
+#                               [--work DIR] [--no-doc] [--million]
 #
 # Steps (each bounded by `timeout`; a trap stops everything this script
 # started, by PID, and unmounts, also on failure, ^C or SIGTERM to the
@@ -12,12 +12,14 @@
 #   0. installs etcd-server, etcd-client and wrk with apt-get if missing;
 #      builds loadgen, floor, raftfsd and raftfsctl in $RAFTFS_BUILD
 #      (default build/ at the top of the tree).
-#   1. the floor: 4 KiB write + fdatasync on the disk of DIR, loopback RTT.
+#   1. the floor: 4 KiB write + fdatasync on the disk of DIR, loopback RTT;
+#      and the sync again with three writers at once, as the three
+#      members of either store sync on this one disk.
 #   2. 3-member etcd (tests/bench/etcd-cluster.sh, default fsync
 #      durability, data in DIR/etcd): wrk put with 1/16/64 connections and
 #      64 all on the leader, linearizable get and serializable get with 16;
-#      three bash loops of 1,000 `etcdctl put` (new keys each) and one of
-#      1,000 `etcdctl get`; stop. Connections are spread over the three
+#      three bash loops of N (--loops, 1,000) `etcdctl put` (new keys
+#      each) and one of N `etcdctl get`; stop. Connections are spread over the three
 #      members (one wrk per member, merged) as raftfs's workers are over
 #      the mounts; the single client (1-client writes, shell loops) and
 #      the "all on the leader" row talk to the leader, on both sides.
@@ -29,8 +31,10 @@
 #      cluster with --mount-options stale for stale reads.
 #   4. optional (--million): a fresh cluster, 1,000,000 small files created
 #      through the mounts, resident size of every node.
-#   5. one table on stdout; unless --no-doc, it replaces the "## raftfs vs
-#      etcd" section of docs/BENCHMARKS.md (other sections are kept).
+#   5. one table on stdout, with the targets of the comparison (met or
+#      missed); unless --no-doc, it replaces the "## raftfs vs etcd"
+#      section of docs/BENCHMARKS.md (other sections are kept).
+# Exits 0 when every step ran, whether or not the targets are met.
 # Raw outputs are kept in DIR/results.txt. DIR defaults to
 # /var/tmp/raftfs-bench (the same disk holds both stores). Ports: etcd
 # 23791-23803, raftfs 7800-7805.
@@ -41,6 +45,7 @@ top=$(cd "$here/../.." && pwd)
 BUILD=${RAFTFS_BUILD:-$top/build}
 DUR=10
 KEYS=1000
+LOOPS=1000
 WORK=/var/tmp/raftfs-bench
 DOC=1
 MILLION=0
@@ -48,13 +53,25 @@ while [ $# -gt 0 ]; do
     case "$1" in
         -d) DUR=$2; shift 2 ;;
         --keys) KEYS=$2; shift 2 ;;
+        --loops) LOOPS=$2; shift 2 ;;
         --work) WORK=$2; shift 2 ;;
         --no-doc) DOC=0; shift ;;
         --million) MILLION=1; shift ;;
-        -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare-etcd: unknown option $1" >&2; exit 2 ;;
     esac
 done
+# Whole positive numbers only: each ends up in a command line or a loop.
+posint() { # NAME VALUE MAX
+    case "$2" in
+        ''|*[!0-9]*|0*) echo "compare-etcd: $1 needs a whole number from 1 to $3, not '$2'" >&2; exit 2 ;;
+    esac
+    [ "${#2}" -le 9 ] && [ "$2" -le "$3" ] ||
+        { echo "compare-etcd: $1 needs a whole number from 1 to $3, not '$2'" >&2; exit 2; }
+}
+posint -d "$DUR" 3600
+posint --keys "$KEYS" 1000000
+posint --loops "$LOOPS" 100000
 
 CLUSTER=$top/mount-helpers/raftfs-cluster.sh
 ETCDSH=$here/etcd-cluster.sh
@@ -126,6 +143,18 @@ fl=$(grep FLOOR_RESULT "$WORK/step.out")
 FSYNC=$(jf "$fl" fdatasync_p50_us)
 FSYNC99=$(jf "$fl" fdatasync_p99_us)
 RTT=$(jf "$fl" rtt_p50_us)
+# A commit syncs on the three members at once, on this one disk: the same
+# probe in three processes side by side (the median of their p50s).
+log "floor: three syncing processes at once"
+step 120 "$WORK/step.out" bash -c 'for i in 1 2 3; do "$1" "$2" 1000 10 > "$2/floor3.$i" 2>&1 & done; wait' _ "$FLOOR" "$WORK"
+F3=()
+for i in 1 2 3; do
+    cat "$WORK/floor3.$i" | tee -a "$RES" >&2
+    F3+=("$(jf "$(grep FLOOR_RESULT "$WORK/floor3.$i")" fdatasync_p50_us)")
+    rm -f "$WORK/floor3.$i"
+done
+FSYNC3=$(median "${F3[@]}")
+[ -n "$FSYNC3" ] || { echo "compare-etcd: no result from the three floor probes" >&2; exit 1; }
 
 # --- 2. etcd ------------------------------------------------------------------
 log "etcd: start ($etcd_ver)"
@@ -199,15 +228,15 @@ wrk_run w64l put 64 "$ELEAD"
 wrk_run r16 get 16
 wrk_run s16 sget 16
 
-log "etcd: bash loops of 1000 etcdctl put (3, new keys each) / get"
+log "etcd: bash loops of $LOOPS etcdctl put (3, new keys each) / get"
 SHE=()
 for r in 1 2 3; do
     t0=$(now)
-    step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" put "$2/k$i" "$i" >/dev/null || exit 1; done' _ "$ELEAD" "shell$r"
+    step 600 "$WORK/step.out" bash -c 'for i in $(seq "$3"); do etcdctl --endpoints="$1" put "$2/k$i" "$i" >/dev/null || exit 1; done' _ "$ELEAD" "shell$r" "$LOOPS"
     SHE+=("$(secs "$t0" "$(now)")")
 done
 t1=$(now)
-step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do etcdctl --endpoints="$1" get "shell1/k$i" >/dev/null || exit 1; done' _ "$ELEAD"
+step 600 "$WORK/step.out" bash -c 'for i in $(seq "$2"); do etcdctl --endpoints="$1" get "shell1/k$i" >/dev/null || exit 1; done' _ "$ELEAD" "$LOOPS"
 t2=$(now)
 E[shput]=$(median "${SHE[@]}")
 E[shget]=$(secs "$t1" "$t2")
@@ -289,18 +318,18 @@ LG_DIRS=$LM lg_run w64l write 64
 lg_run r16 read 16
 # The shell loops come where etcd's come: after the same writes and a
 # read load, before the workloads only raftfs runs.
-log "raftfs: bash loops of 1000 echo > k\$i (3, new files each) / cat k\$i (the leader's mount, $LM)"
+log "raftfs: bash loops of $LOOPS echo > k\$i (3, new files each) / cat k\$i (the leader's mount, $LM)"
 SHR=()
 for r in 1 2 3; do
     mkdir -p "$LM/shell$r"
     t0=$(now)
-    step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "$LM/shell$r"
+    step 600 "$WORK/step.out" bash -c 'for i in $(seq "$2"); do echo "$i" > "$1/k$i" || exit 1; done' _ "$LM/shell$r" "$LOOPS"
     SHR+=("$(secs "$t0" "$(now)")")
 done
 t1=$(now)
-step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do cat "$1/k$i" >/dev/null || exit 1; done' _ "$LM/shell1"
+step 600 "$WORK/step.out" bash -c 'for i in $(seq "$2"); do cat "$1/k$i" >/dev/null || exit 1; done' _ "$LM/shell1" "$LOOPS"
 t2=$(now)
-step 600 "$WORK/step.out" bash -c 'for i in $(seq 1000); do echo "$i" > "$1/k$i" || exit 1; done' _ "$LM/shell1"
+step 600 "$WORK/step.out" bash -c 'for i in $(seq "$2"); do echo "$i" > "$1/k$i" || exit 1; done' _ "$LM/shell1" "$LOOPS"
 t3=$(now)
 R[shput]=$(median "${SHR[@]}")
 R[shget]=$(secs "$t1" "$t2")
@@ -362,9 +391,9 @@ table() {
         esac
         echo "| $name | $(fmt "${E[$k]}") | $(fmt "${R[$k]}") | $(ratio "${R[$k]}" "${E[$k]}") |"
     done
-    echo "| shell loop, 1000 writes, median of 3 (s; ratio = etcd/raftfs, speed-up) | ${E[shput]} | ${R[shput]} | $(ratio "${E[shput]}" "${R[shput]}") |"
-    echo "| shell loop, 1000 reads (s; ratio = etcd/raftfs, speed-up) | ${E[shget]} | ${R[shget]} | $(ratio "${E[shget]}" "${R[shget]}") |"
-    echo "| raftfs only: shell loop, 1000 overwrites of the same files (s) | - | ${R[shover]} | $(ratio "${E[shput]}" "${R[shover]}") |"
+    echo "| shell loop, $LOOPS writes, median of 3 (s; ratio = etcd/raftfs, speed-up) | ${E[shput]} | ${R[shput]} | $(ratio "${E[shput]}" "${R[shput]}") |"
+    echo "| shell loop, $LOOPS reads (s; ratio = etcd/raftfs, speed-up) | ${E[shget]} | ${R[shget]} | $(ratio "${E[shget]}" "${R[shget]}") |"
+    echo "| raftfs only: shell loop, $LOOPS overwrites of the same files (s) | - | ${R[shover]} | $(ratio "${E[shput]}" "${R[shover]}") |"
     for k in mix16 excl16 excl16w app16 ls16; do
         case $k in
             mix16) name="90/10 read/write mix, 16 clients" ;;
@@ -384,16 +413,54 @@ table() {
         echo "| $k | ${E[$k.p50]} | ${R[$k.p50]} | $(ratio "${R[$k.p50]}" "${E[$k.p50]}") | ${E[$k.p99]} | ${R[$k.p99]} | $(ratio "${R[$k.p99]}" "${E[$k.p99]}") |"
     done
     echo
-    echo "Shell loops of 1000 new writes, each of the 3: etcd ${SHE[*]} s; raftfs ${SHR[*]} s."
+    echo "Shell loops of $LOOPS new writes, each of the 3: etcd ${SHE[*]} s; raftfs ${SHR[*]} s."
     echo
     echo "Errors: etcd $(for k in w1 w16 w64 w64l r16 s16; do printf '%s=%s ' $k "${E[$k.err]}"; done); raftfs $(for k in w1 w16 w64 w64l r16 s16 mix16 excl16 excl16w app16 ls16; do printf '%s=%s ' $k "${R[$k.err]}"; done)"
     echo
     echo "Machine floor: 4 KiB write + fdatasync p50 ${FSYNC} us (p99 ${FSYNC99} us), loopback TCP round trip p50 ${RTT} us."
+    echo "The same sync in three processes at once, as the three members of either store sync on this one disk: p50 ${FSYNC3} us (each: ${F3[*]})."
     echo "Sync floor again right before the 1-client writes: ${FL[etcd]} us (etcd side), ${FL[raftfs]} us (raftfs side)."
     echo "1-client write floor (leader fdatasync in parallel with RTT + follower fdatasync), from the raftfs-side figure: about $(awk -v f="${FL[raftfs]}" -v r="$RTT" 'BEGIN{printf "%.0f", f + r}') us; raftfs w1 p50 / floor = $(ratio "$(awk -v p="${R[w1.p50]}" 'BEGIN{print p*1000}')" "$(awk -v f="${FL[raftfs]}" -v r="$RTT" 'BEGIN{print f + r}')")."
+    echo "The same floor with the three syncs at once (the shared-disk sync above instead of the lone one): about $(awk -v f="$FSYNC3" -v r="$RTT" 'BEGIN{printf "%.0f", f + r}') us; raftfs w1 p50 / that = $(ratio "$(awk -v p="${R[w1.p50]}" 'BEGIN{print p*1000}')" "$(awk -v f="$FSYNC3" -v r="$RTT" 'BEGIN{print f + r}')")."
     echo "raftfs node RSS after the run: $RSS_AFTER"
     [ -n "$MILLION_LINE" ] && echo "$MILLION_LINE"
+    echo
+    targets
     return 0
+}
+# q A B: A / B as a plain number ("" when either is missing or B is 0).
+q() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a == "" || b == "" || b + 0 == 0) print ""; else printf "%.3f", a / b }'; }
+# met VALUE OP BOUND: "met" or "MISSED" (OP is >= or <=).
+met() {
+    awk -v v="$1" -v op="$2" -v b="$3" 'BEGIN{
+        if (v == "") { print "not measured"; exit }
+        ok = op == ">=" ? v + 0 >= b + 0 : v + 0 <= b + 0
+        print ok ? "met" : "MISSED" }'
+}
+# The comparison's targets (docs/BENCHMARKS.md), judged on this run.
+targets() {
+    local w64 w64p99 w1p50 w1floor r16 sh
+    w64=$(q "${R[w64]}" "${E[w64]}")
+    w64p99=$(q "${R[w64.p99]}" "${E[w64.p99]}")
+    w1p50=$(q "${R[w1.p50]}" "${E[w1.p50]}")
+    w1floor=$(q "$(awk -v p="${R[w1.p50]}" 'BEGIN{print p*1000}')" "$(awk -v f="${FL[raftfs]}" -v r="$RTT" 'BEGIN{print f + r}')")
+    r16=$(q "${R[r16]}" "${E[r16]}")
+    sh=$(q "${E[shput]}" "${R[shput]}")
+    echo "Targets, judged on this run:"
+    echo
+    echo "| target | this run | |"
+    echo "|---|---|---|"
+    echo "| writes, 64 clients: throughput >= 2x etcd's | ${w64}x | $(met "$w64" ">=" 2) |"
+    echo "| writes, 64 clients: p99 <= etcd's | ${w64p99}x | $(met "$w64p99" "<=" 1) |"
+    echo "| writes, 1 client: p50 <= 0.5x etcd's | ${w1p50}x | $(met "$w1p50" "<=" 0.5) |"
+    echo "| writes, 1 client: p50 <= 3x the floor (lone syncs) | ${w1floor}x | $(met "$w1floor" "<=" 3) |"
+    echo "| linearizable reads, 16 clients: >= 2x etcd's | ${r16}x | $(met "$r16" ">=" 2) |"
+    echo "| shell loop of $LOOPS writes: >= 20x faster than etcdctl put | ${sh}x | $(met "$sh" ">=" 20) |"
+    if [ -n "$MILLION_LINE" ]; then
+        echo "| resident size of a node holding 1,000,000 files: reported | above | met |"
+    else
+        echo "| resident size of a node holding 1,000,000 files: reported | not run (--million) | not measured |"
+    fi
 }
 TABLE=$(table)
 echo
