@@ -10,6 +10,8 @@ PKGS=(
   libfuse3-dev fuse3
   check libsystemd-dev
   iproute2 nftables attr util-linux procps psmisc git python3
+  # the comparison with etcd (tests/bench/compare-etcd.sh) and its test
+  etcd-server etcd-client wrk
 )
 
 missing=()
@@ -32,3 +34,11 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts etcd-server's own service on install (where systemd runs).
+# The benchmark starts its own members on other ports; a system etcd that
+# we installed just now would only take CPU from it: stop and disable it.
+if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ -d /run/systemd/system ] &&
+   systemctl is-active --quiet etcd.service 2>/dev/null; then
+  echo "install-deps: stopping and disabling the etcd.service the package started" >&2
+  $SUDO systemctl disable --now etcd.service >/dev/null 2>&1 || true
+fi
