@@ -291,18 +291,22 @@ static int prefill(const struct opts *o, char *value)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: loadgen [options] DIR [DIR...]\n"
+            "usage: loadgen [options] [--] DIR [DIR...]\n"
             "  -w, --workload W     write|read|mix|excl|append|ls "
             "(default write)\n"
-            "  -c, --workers N      concurrent workers, spread over the DIRs "
-            "(default 1)\n"
-            "  -d, --duration S     run for S seconds (default 10)\n"
-            "  -n, --ops N          run N operations in total instead\n"
-            "  -k, --keys K         key space size (default 1000)\n"
-            "  -s, --value-size V   bytes per write (default 64)\n"
+            "  -c, --workers N      concurrent workers (1-4096), spread over "
+            "the DIRs\n"
+            "                       (default 1)\n"
+            "  -d, --duration S     run for S seconds, 0 < S <= 86400 "
+            "(default 10)\n"
+            "  -n, --ops N          run N operations in total instead "
+            "(1-10^12)\n"
+            "  -k, --keys K         key space size (1-10^8, default 1000)\n"
+            "  -s, --value-size V   bytes per write (0-16777216, default 64)\n"
             "  -p, --prefix P       subdirectory of each DIR holding the keys "
             "(default bench; created)\n"
-            "  -r, --read-pct R     reads in the mix workload (default 90)\n"
+            "  -r, --read-pct R     reads in the mix workload (0-100, "
+            "default 90)\n"
             "      --prefill        write every key once before the run\n"
             "      --worker-dirs    excl: worker i creates in PREFIX/w<i> "
             "(the kernel\n"
@@ -313,16 +317,97 @@ static void usage(FILE *f)
             "run closed loops\n(one operation at a time, no target rate).\n");
 }
 
+/* Bounds of the numeric options. A value outside them is refused rather
+ * than wrapped or truncated: "-c -5" must not become 4294967291 workers. */
+#define MAX_WORKERS 4096u
+#define MAX_KEYS 100000000u
+#define MAX_VALUE_SIZE (16u << 20)
+#define MAX_OPS 1000000000000ull
+#define MAX_DURATION_S 86400.0
+
+/* Parses v, the value of option opt, as a whole decimal number in
+ * [min, max]: digits only (no sign, space or suffix), no overflow. Prints
+ * why on failure. Returns 0 or -EINVAL. */
+static int parse_whole(const char *opt, const char *v, uint64_t min,
+                       uint64_t max, uint64_t *out)
+{
+    uint64_t x = 0;
+    const char *c = v;
+    for (; *c >= '0' && *c <= '9'; c++) {
+        unsigned d = (unsigned)(*c - '0');
+        if (x > (UINT64_MAX - d) / 10) {
+            break;
+        }
+        x = x * 10 + d;
+    }
+    if (c == v || *c != '\0' || x < min || x > max) {
+        fprintf(stderr,
+                "loadgen: %s needs a whole number from %llu to %llu, "
+                "not '%s'\n",
+                opt, (unsigned long long)min, (unsigned long long)max, v);
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+/* As parse_whole, for the options that fit an unsigned. */
+static int parse_uint(const char *opt, const char *v, unsigned min,
+                      unsigned max, unsigned *out)
+{
+    uint64_t x;
+    int rv = parse_whole(opt, v, min, max, &x);
+    if (rv == 0) {
+        *out = (unsigned)x;
+    }
+    return rv;
+}
+
+/* Parses v as seconds: a plain decimal number ("2", "0.5", ".5"), above 0
+ * and at most a day. strtod alone would also take " 1", "1e3", "0x10",
+ * "inf" and "nan". Returns 0 or -EINVAL. */
+static int parse_seconds(const char *opt, const char *v, double *out)
+{
+    size_t digits = 0, dots = 0;
+    const char *c;
+    for (c = v; (*c >= '0' && *c <= '9') || *c == '.'; c++) {
+        if (*c == '.') {
+            dots++;
+        } else {
+            digits++;
+        }
+    }
+    double x = 0;
+    if (*c == '\0' && digits > 0 && dots <= 1) {
+        x = strtod(v, NULL);
+    }
+    if (!(x > 0 && x <= MAX_DURATION_S)) {
+        fprintf(stderr,
+                "loadgen: %s needs a number of seconds above 0 and at most "
+                "%.0f, not '%s'\n",
+                opt, MAX_DURATION_S, v);
+        return -EINVAL;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Parses the command line into o; on a bad argument prints why and returns
+ * -EINVAL (exit code 2). o->dirs points into argv. */
 static int parse(int argc, char **argv, struct opts *o)
 {
     *o = (struct opts){.w = W_WRITE, .workers = 1, .keys = 1000,
                        .value_size = 64, .read_pct = 90, .duration_s = 10,
                        .prefix = "bench", .label = ""};
+    bool dashdash = false;
     int i;
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define IS(s, l) (strcmp(a, s) == 0 || strcmp(a, l) == 0)
+        if (strcmp(a, "--") == 0) {
+            dashdash = true;
+            i++;
+            break;
+        }
         if (strcmp(a, "--prefill") == 0) {
             o->prefill = true;
             continue;
@@ -335,48 +420,79 @@ static int parse(int argc, char **argv, struct opts *o)
             usage(stdout);
             exit(0);
         }
-        if (v == NULL) {
+#define IS(s, l) (strcmp(a, s) == 0 || strcmp(a, l) == 0)
+        if (!IS("-w", "--workload") && !IS("-c", "--workers") &&
+            !IS("-d", "--duration") && !IS("-n", "--ops") &&
+            !IS("-k", "--keys") && !IS("-s", "--value-size") &&
+            !IS("-p", "--prefix") && !IS("-r", "--read-pct") &&
+            strcmp(a, "--label") != 0) {
+            fprintf(stderr, "loadgen: unknown option '%s' (try --help)\n", a);
+            return -EINVAL;
+        }
+        if (i + 1 >= argc) {
             fprintf(stderr, "loadgen: %s needs a value\n", a);
             return -EINVAL;
         }
-        i++;
+        const char *v = argv[++i];
+        int rv = 0;
         if (IS("-w", "--workload")) {
             size_t j, nw = sizeof workload_names / sizeof workload_names[0];
             for (j = 0; j < nw && strcmp(v, workload_names[j]) != 0; j++) {
             }
             if (j == nw) {
-                fprintf(stderr, "loadgen: unknown workload %s\n", v);
+                fprintf(stderr,
+                        "loadgen: unknown workload '%s' (one of write, read, "
+                        "mix, excl, append, ls)\n",
+                        v);
                 return -EINVAL;
             }
             o->w = (enum workload)j;
         } else if (IS("-c", "--workers")) {
-            o->workers = (unsigned)strtoul(v, NULL, 10);
+            rv = parse_uint(a, v, 1, MAX_WORKERS, &o->workers);
         } else if (IS("-d", "--duration")) {
-            o->duration_s = strtod(v, NULL);
+            rv = parse_seconds(a, v, &o->duration_s);
         } else if (IS("-n", "--ops")) {
-            o->ops = strtoull(v, NULL, 10);
+            rv = parse_whole(a, v, 1, MAX_OPS, &o->ops);
         } else if (IS("-k", "--keys")) {
-            o->keys = (unsigned)strtoul(v, NULL, 10);
+            rv = parse_uint(a, v, 1, MAX_KEYS, &o->keys);
         } else if (IS("-s", "--value-size")) {
-            o->value_size = (unsigned)strtoul(v, NULL, 10);
+            /* 0 is allowed: excl -s 0 creates empty files. */
+            rv = parse_uint(a, v, 0, MAX_VALUE_SIZE, &o->value_size);
         } else if (IS("-p", "--prefix")) {
             o->prefix = v;
         } else if (IS("-r", "--read-pct")) {
-            o->read_pct = (unsigned)strtoul(v, NULL, 10);
-        } else if (strcmp(a, "--label") == 0) {
-            o->label = v;
+            rv = parse_uint(a, v, 0, 100, &o->read_pct);
         } else {
-            fprintf(stderr, "loadgen: unknown option %s\n", a);
-            return -EINVAL;
+            o->label = v;
         }
 #undef IS
+        if (rv != 0) {
+            return rv;
+        }
     }
     o->dirs = argv + i;
     o->ndirs = (unsigned)(argc - i);
-    if (o->ndirs == 0 || o->workers == 0 || o->keys == 0 ||
-        (o->ops == 0 && o->duration_s <= 0) || o->read_pct > 100) {
-        usage(stderr);
+    if (o->ndirs == 0) {
+        fprintf(stderr, "loadgen: no DIR given (usage: loadgen [options] DIR "
+                        "[DIR...]; try --help)\n");
         return -EINVAL;
+    }
+    for (unsigned d = 0; d < o->ndirs; d++) {
+        /* Options come first; "loadgen M1 -c 4" would otherwise run with
+         * one worker and fail on a directory named "-c". */
+        if (o->dirs[d][0] == '-' && !dashdash) {
+            fprintf(stderr,
+                    "loadgen: option '%s' after the DIRs (options go first; "
+                    "a DIR starting with '-' goes after --)\n",
+                    o->dirs[d]);
+            return -EINVAL;
+        }
+        /* Room for PREFIX/w<id>/x<nonce>-<id>-<seq>, the longest path. */
+        if (strlen(o->dirs[d]) + strlen(o->prefix) + 64 >= PATH_MAX) {
+            fprintf(stderr, "loadgen: DIR '%s' with prefix '%s' is too long\n",
+                    o->dirs[d], o->prefix);
+            return -EINVAL;
+        }
     }
     return 0;
 }

@@ -48,8 +48,18 @@ struct lg_summary {
 int lg_summarize(struct lg_rec *recs, size_t n, double seconds,
                  struct lg_summary *s);
 
+/* The nearest rank of percentile pct (0..100, larger is taken as 100) among
+ * n sorted samples: ceil(pct * n / 100) clamped to [1, n], computed in
+ * integers (exact for every n); 0 when n is 0. The percentile is the
+ * rank'th smallest sample (1-based). */
+uint64_t lg_rank(uint64_t n, unsigned pct);
+
 /* Prints the human report and the JSON line ("LOADGEN_RESULT {...}") to
- * stdout. label/workload are copied into the output; any may be "". */
+ * stdout. label/workload are copied into the output; any may be "", and
+ * any byte may appear in them: the JSON line escapes '"', '\' and control
+ * characters (\u00XX), the human report shows control characters as '?'.
+ * Bytes from 0x80 up are copied as they are (valid JSON when the label is
+ * UTF-8). */
 void lg_report(const struct lg_summary *s, const char *label,
                const char *workload, unsigned workers, unsigned ndirs,
                unsigned keys, unsigned value_size);

@@ -53,20 +53,29 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Nearest-rank percentile of a sorted array, in milliseconds. */
-static double pct_ms(const uint64_t *v, size_t n, double p)
+uint64_t lg_rank(uint64_t n, unsigned pct)
 {
     if (n == 0) {
         return 0;
     }
-    size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
-    if (rank < 1) {
-        rank = 1;
+    if (pct > 100) {
+        pct = 100;
     }
-    if (rank > n) {
-        rank = n;
+    /* ceil(pct * n / 100) in integers, split so that pct * n cannot
+     * overflow: n = 100q + r. Floating point is off by one from n = 10^11
+     * on (0.9 * 1e11 + 0.999999 truncates to 90000000001). */
+    uint64_t q = n / 100, r = n % 100;
+    uint64_t rank = q * pct + (r * pct + 99) / 100;
+    return rank < 1 ? 1 : rank > n ? n : rank;
+}
+
+/* Nearest-rank percentile of a sorted array, in milliseconds. */
+static double pct_ms(const uint64_t *v, size_t n, unsigned pct)
+{
+    if (n == 0) {
+        return 0;
     }
-    return (double)v[rank - 1] / 1e6;
+    return (double)v[lg_rank(n, pct) - 1] / 1e6;
 }
 
 int lg_summarize(struct lg_rec *recs, size_t n, double seconds,
@@ -137,14 +146,39 @@ static const char *errno_name(size_t e, char *buf, size_t len)
     return buf;
 }
 
+/* Prints str as the contents of a JSON string: quote and backslash
+ * escaped, control characters as \u00XX; other bytes as they are. */
+static void json_str(FILE *f, const char *str)
+{
+    for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            fprintf(f, "\\%c", *c);
+        } else if (*c < 0x20) {
+            fprintf(f, "\\u%04x", *c);
+        } else {
+            fputc(*c, f);
+        }
+    }
+}
+
+/* Prints str for the human report: a control character in a label (a
+ * newline) would otherwise start a line of its own, even a forged
+ * "LOADGEN_RESULT" line. */
+static void plain_str(FILE *f, const char *str)
+{
+    for (const unsigned char *c = (const unsigned char *)str; *c; c++) {
+        fputc(*c < 0x20 ? '?' : *c, f);
+    }
+}
+
 void lg_report(const struct lg_summary *s, const char *label,
                const char *workload, unsigned workers, unsigned ndirs,
                unsigned keys, unsigned value_size)
 {
     char buf[32];
-    printf("%s%s%s: %u workers over %u dir(s), %u keys, %u-byte values\n",
-           label, *label ? " " : "", workload, workers, ndirs, keys,
-           value_size);
+    plain_str(stdout, label);
+    printf("%s%s: %u workers over %u dir(s), %u keys, %u-byte values\n",
+           *label ? " " : "", workload, workers, ndirs, keys, value_size);
     printf("  %llu ops (%llu errors) in %.3f s: %.1f ops/s, %.2f MB/s\n",
            (unsigned long long)s->ops, (unsigned long long)s->errors,
            s->seconds, s->ops_per_s,
@@ -158,12 +192,15 @@ void lg_report(const struct lg_summary *s, const char *label,
                    (unsigned long long)s->errs[e]);
         }
     }
-    printf("LOADGEN_RESULT {\"label\":\"%s\",\"workload\":\"%s\","
-           "\"workers\":%u,\"dirs\":%u,\"keys\":%u,\"value_size\":%u,"
+    printf("LOADGEN_RESULT {\"label\":\"");
+    json_str(stdout, label);
+    printf("\",\"workload\":\"");
+    json_str(stdout, workload);
+    printf("\",\"workers\":%u,\"dirs\":%u,\"keys\":%u,\"value_size\":%u,"
            "\"ops\":%llu,\"errors\":%llu,\"seconds\":%.3f,"
            "\"ops_per_s\":%.1f,\"mean_ms\":%.3f,\"p50_ms\":%.3f,"
            "\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,\"errno\":{",
-           label, workload, workers, ndirs, keys, value_size,
+           workers, ndirs, keys, value_size,
            (unsigned long long)s->ops, (unsigned long long)s->errors,
            s->seconds, s->ops_per_s, s->mean_ms, s->p50_ms, s->p90_ms,
            s->p99_ms, s->max_ms);
