@@ -94,8 +94,10 @@ int lg_summarize(struct lg_rec *recs, size_t n, double seconds,
     double sum = 0;
     for (size_t i = 0; i < n; i++) {
         const struct lg_rec *r = &recs[i];
-        memcpy(all + k, r->lat_ns, r->lat_len * sizeof *all);
-        k += r->lat_len;
+        if (r->lat_len > 0) { /* lat_ns is NULL in a closed record */
+            memcpy(all + k, r->lat_ns, r->lat_len * sizeof *all);
+            k += r->lat_len;
+        }
         s->ops += r->ops;
         s->errors += r->errors;
         s->bytes += r->bytes;
