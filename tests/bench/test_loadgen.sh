@@ -14,8 +14,8 @@ SRC=$IT_TOP/tests/bench
 LG=$RAFTFS_BUILD/tests/bench/loadgen
 PY=$(command -v /usr/bin/python3 || command -v python3)
 T="timeout 120"
-# meson cannot list loadgen in this test's depends (its executable() is
-# not kept in a variable), so a stale binary is refused here.
+# meson builds loadgen before this test (depends); run by hand against
+# another build directory, a stale binary is refused here.
 for f in loadgen.c loadgen_stats.c loadgen.h; do
     if [ ! -x "$LG" ] || [ "$SRC/$f" -nt "$LG" ]; then
         it_fail "$LG is missing or older than $f: run ninja -C $RAFTFS_BUILD"
