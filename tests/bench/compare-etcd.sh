@@ -2,7 +2,8 @@
 # raftfs against etcd on this machine, in one run: floor, etcd, raftfs, table.
 #
 #   tests/bench/compare-etcd.sh [-d SECONDS] [--keys K] [--loops N]
-#                               [--work DIR] [--no-doc] [--million]
+#                               [--settle SECONDS] [--work DIR] [--no-doc]
+#                               [--million]
 #
 # Steps (each bounded by `timeout`; a trap stops everything this script
 # started, by PID, and unmounts, also on failure, ^C or SIGTERM to the
@@ -18,16 +19,18 @@
 #   2. 3-member etcd (tests/bench/etcd-cluster.sh, default fsync
 #      durability, data in DIR/etcd): wrk put with 1/16/64 connections and
 #      64 all on the leader, linearizable get and serializable get with 16;
-#      three bash loops of N (--loops, 1,000) `etcdctl put` (new keys
-#      each) and one of N `etcdctl get`; stop. Connections are spread over the three
+#      after a pause (--settle, 30 s), three bash loops of N (--loops,
+#      1,000) `etcdctl put` (new keys each) and one of N `etcdctl get`;
+#      stop. Connections are spread over the three
 #      members (one wrk per member, merged) as raftfs's workers are over
 #      the mounts; the single client (1-client writes, shell loops) and
 #      the "all on the leader" row talk to the leader, on both sides.
 #   3. 3-node raftfs with FUSE mounts (mount-helpers/raftfs-cluster.sh,
 #      data in DIR/raftfs): loadgen writes with 1/16/64 workers spread over
 #      the three mounts and 64 on the leader's, linearizable reads with 16,
-#      the mix/excl/append/ls workloads with 16, three bash loops
-#      `echo $i > k$i` (new files each) and one `cat k$i`; stop; a fresh
+#      after the same pause three bash loops `echo $i > k$i` (new files
+#      each) and one `cat k$i`, the mix/excl/append/ls workloads with 16;
+#      stop; a fresh
 #      cluster with --mount-options stale for stale reads.
 #   4. optional (--million): a fresh cluster, 1,000,000 small files created
 #      through the mounts, resident size of every node.
@@ -46,6 +49,7 @@ BUILD=${RAFTFS_BUILD:-$top/build}
 DUR=10
 KEYS=1000
 LOOPS=1000
+SETTLE=30
 WORK=/var/tmp/raftfs-bench
 DOC=1
 MILLION=0
@@ -54,6 +58,7 @@ while [ $# -gt 0 ]; do
         -d) DUR=$2; shift 2 ;;
         --keys) KEYS=$2; shift 2 ;;
         --loops) LOOPS=$2; shift 2 ;;
+        --settle) SETTLE=$2; shift 2 ;;
         --work) WORK=$2; shift 2 ;;
         --no-doc) DOC=0; shift ;;
         --million) MILLION=1; shift ;;
@@ -72,6 +77,11 @@ posint() { # NAME VALUE MAX
 posint -d "$DUR" 3600
 posint --keys "$KEYS" 1000000
 posint --loops "$LOOPS" 100000
+case "$SETTLE" in
+    ''|*[!0-9]*) echo "compare-etcd: --settle needs a whole number of seconds from 0 to 600, not '$SETTLE'" >&2; exit 2 ;;
+esac
+[ "${#SETTLE}" -le 3 ] && [ "$SETTLE" -le 600 ] ||
+    { echo "compare-etcd: --settle needs a whole number of seconds from 0 to 600, not '$SETTLE'" >&2; exit 2; }
 
 CLUSTER=$top/mount-helpers/raftfs-cluster.sh
 ETCDSH=$here/etcd-cluster.sh
@@ -110,6 +120,14 @@ step() { # SECS OUT CMD...
     CHILD=""
     cat "$out" >> "$RES"
     return $rc
+}
+
+# A sleep that a signal to this script interrupts at once (as step's).
+pause() { # SECS
+    sleep "$1" &
+    CHILD=$!
+    wait "$CHILD" || true
+    CHILD=""
 }
 
 # --- 0. dependencies and binaries -----------------------------------------
@@ -228,7 +246,11 @@ wrk_run w64l put 64 "$ELEAD"
 wrk_run r16 get 16
 wrk_run s16 sget 16
 
-log "etcd: bash loops of $LOOPS etcdctl put (3, new keys each) / get"
+# The shell loops time one client's latency, which on this VM is longer
+# for a while after a load (docs/BENCHMARKS.md, session 6): both sides
+# pause the same time first, so that neither measures the load before.
+log "etcd: pause ${SETTLE}s, then bash loops of $LOOPS etcdctl put (3, new keys each) / get"
+pause "$SETTLE"
 SHE=()
 for r in 1 2 3; do
     t0=$(now)
@@ -318,7 +340,8 @@ LG_DIRS=$LM lg_run w64l write 64
 lg_run r16 read 16
 # The shell loops come where etcd's come: after the same writes and a
 # read load, before the workloads only raftfs runs.
-log "raftfs: bash loops of $LOOPS echo > k\$i (3, new files each) / cat k\$i (the leader's mount, $LM)"
+log "raftfs: pause ${SETTLE}s, then bash loops of $LOOPS echo > k\$i (3, new files each) / cat k\$i (the leader's mount, $LM)"
+pause "$SETTLE"
 SHR=()
 for r in 1 2 3; do
     mkdir -p "$LM/shell$r"
@@ -491,7 +514,8 @@ if [ $DOC = 1 ]; then
         echo "The single client of the 1-client writes and the shell loops, and the"
         echo "\"all on the leader\" row, talk to the leader on both sides (this run:"
         echo "etcd $ELEAD, raftfs node ${leader:-?}). Each shell loop of writes runs"
-        echo "three times on each side, on new keys / files; the table gives the median."
+        echo "three times on each side, on new keys / files, after the same ${SETTLE} s"
+        echo "pause on both sides; the table gives the median."
         echo
         echo "$TABLE"
     } > "$sect"

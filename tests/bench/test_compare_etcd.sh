@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # tests/bench/compare-etcd.sh end to end, in small: every step runs against
 # a real 3-member etcd and real 3-node raftfs clusters with mounts (1 s per
-# workload, 50 keys, shell loops of 10), and the table it prints has every
-# row with figures on both sides, no errors and every target judged. It
-# leaves nothing running or mounted, and --no-doc leaves the docs alone.
+# workload, 50 keys, shell loops of 10 after a 1 s pause), and the table it
+# prints has every row with figures on both sides, no errors and every
+# target judged. It leaves nothing running or mounted, and --no-doc leaves
+# the docs alone.
 # Bad options are refused before anything starts. No figure is compared
 # with a threshold: on a shared machine that would test the machine.
 set -uo pipefail
@@ -34,7 +35,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- bad options: refused at once, nothing started
-for args in "--loops abc" "--loops 0" "-d -1" "--keys 10x" "--bogus"; do
+for args in "--loops abc" "--loops 0" "-d -1" "--keys 10x" "--settle 1s" "--bogus"; do
     rc=0
     # shellcheck disable=SC2086
     timeout 30 "$here/compare-etcd.sh" $args --no-doc --work "$tmp/bad" \
@@ -46,8 +47,8 @@ done
 # --- the whole comparison, small
 md5_before=$(md5sum "$top/docs/BENCHMARKS.md")
 rc=0
-timeout 900 "$here/compare-etcd.sh" -d 1 --keys 50 --loops 10 --no-doc \
-    --work "$tmp/w" > "$tmp/out" 2> "$tmp/err" || rc=$?
+timeout 900 "$here/compare-etcd.sh" -d 1 --keys 50 --loops 10 --settle 1 \
+    --no-doc --work "$tmp/w" > "$tmp/out" 2> "$tmp/err" || rc=$?
 check "compare-etcd ran every step (exit $rc)" test "$rc" = 0
 [ "$rc" = 0 ] || { tail -30 "$tmp/err"; tail -30 "$tmp/out"; }
 out=$tmp/out
