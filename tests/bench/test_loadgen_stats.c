@@ -515,6 +515,19 @@ START_TEST(test_report_json_exact)
 }
 END_TEST
 
+/* The JSON line of a report labelled `label` is valid and contains
+ * `want`. */
+static void expect_label_json(const struct lg_summary *s, const char *label,
+                              const char *want)
+{
+    char *text = report_text(s, label);
+    char *json = json_line(text);
+    expect_valid_json(json);
+    ck_assert_msg(strstr(json, want) != NULL, "no %s in %s", want, json);
+    free(json);
+    free(text);
+}
+
 START_TEST(test_report_json_escapes_label)
 {
     struct lg_summary s;
@@ -541,24 +554,11 @@ START_TEST(test_report_json_escapes_label)
     free(text);
 
     /* A label that forges a result line stays inside the one real line. */
-    text = report_text(&s, "x\nLOADGEN_RESULT {}");
-    json = json_line(text);
-    expect_valid_json(json);
-    free(json);
-    free(text);
+    expect_label_json(&s, "x\nLOADGEN_RESULT {}",
+                      "{\"label\":\"x\\u000aLOADGEN_RESULT {}\",");
     /* Empty and non-ASCII (UTF-8) labels. */
-    text = report_text(&s, "");
-    json = json_line(text);
-    expect_valid_json(json);
-    ck_assert_ptr_nonnull(strstr(json, "{\"label\":\"\",\"workload\""));
-    free(json);
-    free(text);
-    text = report_text(&s, "caf\xc3\xa9");
-    json = json_line(text);
-    expect_valid_json(json);
-    ck_assert_ptr_nonnull(strstr(json, "{\"label\":\"caf\xc3\xa9\","));
-    free(json);
-    free(text);
+    expect_label_json(&s, "", "{\"label\":\"\",\"workload\"");
+    expect_label_json(&s, "caf\xc3\xa9", "{\"label\":\"caf\xc3\xa9\",");
 }
 END_TEST
 
