@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,13 @@
  *   preallocated in DIR (written in place, so each sync is one data block
  *   and no size change), then ROUNDTRIPS (default 20000) ping-pongs of a
  *   64-byte message over one TCP connection on 127.0.0.1 (TCP_NODELAY,
- *   a second thread echoes). Prints a report and one line
- *   'FLOOR_RESULT {json}'.
+ *   a second thread echoes), twice: both threads pinned to one CPU, then
+ *   to two different CPUs (when the process may use two). Left to the
+ *   scheduler, the two threads land on one CPU or on two from run to run,
+ *   and on a VM whose idle vCPUs halt the two differ tenfold (4 against
+ *   60-70 us here): the floor is the first; the second is what waking a
+ *   process on another, idle vCPU costs. Prints a report and one line
+ *   'FLOOR_RESULT {json}' (rtt_cross_* are -1 with a single CPU).
  */
 
 #define BLOCK 4096
@@ -43,11 +49,12 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Sorts v and returns its p-th percentile in microseconds. */
-static double pct_us(uint64_t *v, size_t n, double p)
+/* Sorts v (n > 0) and returns its pct-th percentile (nearest rank) in
+ * microseconds. */
+static double pct_us(uint64_t *v, size_t n, unsigned pct)
 {
     qsort(v, n, sizeof *v, cmp_u64);
-    size_t rank = (size_t)(p / 100.0 * (double)n + 0.999999);
+    size_t rank = n / 100 * pct + (n % 100 * pct + 99) / 100;
     rank = rank < 1 ? 1 : rank > n ? n : rank;
     return (double)v[rank - 1] / 1e3;
 }
@@ -112,10 +119,29 @@ static int read_full(int fd, char *buf, size_t len)
     return 0;
 }
 
+struct echo {
+    int fd;
+    int cpu; /* pin to this CPU */
+};
+
+static void pin(pthread_t th, int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    int rv = pthread_setaffinity_np(th, sizeof set, &set);
+    if (rv != 0) {
+        errno = rv;
+        die("pthread_setaffinity_np");
+    }
+}
+
 static void *echo_main(void *arg)
 {
-    int fd = *(int *)arg;
+    struct echo *e = arg;
+    int fd = e->fd;
     char buf[MSG];
+    pin(pthread_self(), e->cpu);
     while (read_full(fd, buf, MSG) == 0) {
         if (write(fd, buf, MSG) != MSG) {
             break;
@@ -125,7 +151,9 @@ static void *echo_main(void *arg)
     return NULL;
 }
 
-static void rtt_floor(size_t n, double *p50, double *p99)
+/* Round trips with the pinger on CPU a and the echoing thread on CPU b. */
+static void rtt_floor(size_t n, int a_cpu, int b_cpu, double *p50,
+                      double *p99)
 {
     int one = 1;
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -149,7 +177,11 @@ static void rtt_floor(size_t n, double *p50, double *p99)
     setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     setsockopt(sfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_t th;
-    pthread_create(&th, NULL, echo_main, &sfd);
+    struct echo e = {.fd = sfd, .cpu = b_cpu};
+    pin(pthread_self(), a_cpu);
+    if (pthread_create(&th, NULL, echo_main, &e) != 0) {
+        die("pthread_create");
+    }
     uint64_t *lat = malloc(n * sizeof *lat);
     char buf[MSG];
     memset(buf, 'p', sizeof buf);
@@ -177,20 +209,55 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: floor DIR [SYNCS] [ROUNDTRIPS]\n");
         return 2;
     }
-    size_t syncs = argc > 2 ? strtoul(argv[2], NULL, 10) : 2000;
-    size_t rtts = argc > 3 ? strtoul(argv[3], NULL, 10) : 20000;
-    if (syncs == 0 || rtts == 0) {
-        fprintf(stderr, "floor: counts must be positive\n");
+    size_t syncs = 2000, rtts = 20000;
+    for (int i = 2; i < argc && i < 4; i++) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(argv[i], &end, 10);
+        if (argv[i][0] < '0' || argv[i][0] > '9' || *end != '\0' ||
+            errno != 0 || v == 0 || v > 100000000ull) {
+            fprintf(stderr, "floor: %s needs a whole number from 1 to "
+                            "100000000, not '%s'\n",
+                    i == 2 ? "SYNCS" : "ROUNDTRIPS", argv[i]);
+            return 2;
+        }
+        *(i == 2 ? &syncs : &rtts) = (size_t)v;
+    }
+    if (argc > 4) {
+        fprintf(stderr, "usage: floor DIR [SYNCS] [ROUNDTRIPS]\n");
         return 2;
     }
-    double s50, s99, r50, r99;
+    /* The first two CPUs this process may use. */
+    cpu_set_t allowed;
+    int cpus[2] = {-1, -1}, ncpu = 0;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        die("sched_getaffinity");
+    }
+    for (int c = 0; c < CPU_SETSIZE && ncpu < 2; c++) {
+        if (CPU_ISSET(c, &allowed)) {
+            cpus[ncpu++] = c;
+        }
+    }
+    double s50, s99, r50, r99, x50 = -1, x99 = -1;
     sync_floor(argv[1], syncs, &s50, &s99);
-    rtt_floor(rtts, &r50, &r99);
+    rtt_floor(rtts, cpus[0], cpus[0], &r50, &r99);
+    if (ncpu == 2) {
+        rtt_floor(rtts, cpus[0], cpus[1], &x50, &x99);
+    }
     printf("4 KiB pwrite + fdatasync in %s: p50 %.1f us, p99 %.1f us "
            "(%zu syncs)\n", argv[1], s50, s99, syncs);
-    printf("loopback TCP round trip, %d-byte messages: p50 %.1f us, "
-           "p99 %.1f us (%zu round trips)\n", MSG, r50, r99, rtts);
+    printf("loopback TCP round trip, %d-byte messages, both threads on CPU "
+           "%d: p50 %.1f us, p99 %.1f us (%zu round trips)\n",
+           MSG, cpus[0], r50, r99, rtts);
+    if (ncpu == 2) {
+        printf("the same across CPUs %d and %d: p50 %.1f us, p99 %.1f us\n",
+               cpus[0], cpus[1], x50, x99);
+    } else {
+        printf("the same across two CPUs: not measured (one CPU)\n");
+    }
     printf("FLOOR_RESULT {\"fdatasync_p50_us\":%.1f,\"fdatasync_p99_us\":%.1f,"
-           "\"rtt_p50_us\":%.1f,\"rtt_p99_us\":%.1f}\n", s50, s99, r50, r99);
+           "\"rtt_p50_us\":%.1f,\"rtt_p99_us\":%.1f,"
+           "\"rtt_cross_p50_us\":%.1f,\"rtt_cross_p99_us\":%.1f}\n",
+           s50, s99, r50, r99, x50, x99);
     return 0;
 }

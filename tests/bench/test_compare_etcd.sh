@@ -92,6 +92,8 @@ check "every error count is there (6 etcd, 11 raftfs)" \
     test "$(grep -o '=[0-9][0-9]*' <<<"$errs" | wc -l)" = 17
 check "three shell loops on each side" \
     grep -Eq '^Shell loops of 10 new writes, each of the 3: etcd [0-9.]+ [0-9.]+ [0-9.]+ s; raftfs [0-9.]+ [0-9.]+ [0-9.]+ s\.$' "$out"
+check "the round trip on one vCPU and across two" \
+    grep -Eq '^Machine floor: .* round trip p50 [0-9.]+ us with both ends on one vCPU \(([0-9.]+|not measured) us across two vCPUs\)\.$' "$out"
 check "the floor, alone and three at once" \
     grep -Eq '^The same sync in three processes at once, .*: p50 [0-9.]+ us \(each: [0-9.]+ [0-9.]+ [0-9.]+\)\.$' "$out"
 check "seven targets, each judged" \
