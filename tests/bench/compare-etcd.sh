@@ -22,17 +22,16 @@
 #      64 all on the leader, linearizable get and serializable get with 16;
 #      after a pause (--settle, 30 s), three bash loops of N (--loops,
 #      1,000) `etcdctl put` (new keys each) and one of N `etcdctl get`;
-#      stop. Connections are spread over the three
-#      members (one wrk per member, merged) as raftfs's workers are over
-#      the mounts; the single client (1-client writes, shell loops) and
-#      the "all on the leader" row talk to the leader, on both sides.
+#      stop. Connections are spread over the three members (one wrk per
+#      member, merged) as raftfs's workers are over the mounts; the single
+#      client (1-client writes, shell loops) and the "all on the leader"
+#      row talk to the leader, on both sides.
 #   3. 3-node raftfs with FUSE mounts (mount-helpers/raftfs-cluster.sh,
 #      data in DIR/raftfs): loadgen writes with 1/16/64 workers spread over
 #      the three mounts and 64 on the leader's, linearizable reads with 16,
 #      after the same pause three bash loops `echo $i > k$i` (new files
 #      each) and one `cat k$i`, the mix/excl/append/ls workloads with 16;
-#      stop; a fresh
-#      cluster with --mount-options stale for stale reads.
+#      stop; a fresh cluster with --mount-options stale for stale reads.
 #   4. optional (--million): a fresh cluster, 1,000,000 small files created
 #      through the mounts, resident size of every node.
 #   5. one table on stdout, with the targets of the comparison (met or
@@ -63,7 +62,7 @@ while [ $# -gt 0 ]; do
         --work) WORK=$2; shift 2 ;;
         --no-doc) DOC=0; shift ;;
         --million) MILLION=1; shift ;;
-        -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare-etcd: unknown option $1" >&2; exit 2 ;;
     esac
 done
