@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen.h"
+
 /*
  * Usage: floor DIR [SYNCS] [ROUNDTRIPS]
  *   SYNCS (default 2000) iterations of pwrite(4 KiB) + fdatasync on a file
@@ -49,14 +51,12 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Sorts v (n > 0) and returns its pct-th percentile (nearest rank) in
- * microseconds. */
+/* Sorts v (n > 0) and returns its pct-th percentile (nearest rank, as
+ * loadgen's) in microseconds. */
 static double pct_us(uint64_t *v, size_t n, unsigned pct)
 {
     qsort(v, n, sizeof *v, cmp_u64);
-    size_t rank = n / 100 * pct + (n % 100 * pct + 99) / 100;
-    rank = rank < 1 ? 1 : rank > n ? n : rank;
-    return (double)v[rank - 1] / 1e3;
+    return (double)v[lg_rank(n, pct) - 1] / 1e3;
 }
 
 static void die(const char *what)
