@@ -66,22 +66,16 @@ while [ $# -gt 0 ]; do
         *) echo "compare-etcd: unknown option $1" >&2; exit 2 ;;
     esac
 done
-# Whole positive numbers only: each ends up in a command line or a loop.
-posint() { # NAME VALUE MAX
-    case "$2" in
-        ''|*[!0-9]*|0*) echo "compare-etcd: $1 needs a whole number from 1 to $3, not '$2'" >&2; exit 2 ;;
-    esac
-    [ "${#2}" -le 9 ] && [ "$2" -le "$3" ] ||
-        { echo "compare-etcd: $1 needs a whole number from 1 to $3, not '$2'" >&2; exit 2; }
+# Whole numbers only (digits, no sign, no leading zero): each ends up in a
+# command line or a loop.
+whole() { # NAME VALUE MIN MAX
+    [[ "$2" =~ ^(0|[1-9][0-9]{0,8})$ ]] && [ "$2" -ge "$3" ] && [ "$2" -le "$4" ] ||
+        { echo "compare-etcd: $1 needs a whole number from $3 to $4, not '$2'" >&2; exit 2; }
 }
-posint -d "$DUR" 3600
-posint --keys "$KEYS" 1000000
-posint --loops "$LOOPS" 100000
-case "$SETTLE" in
-    ''|*[!0-9]*) echo "compare-etcd: --settle needs a whole number of seconds from 0 to 600, not '$SETTLE'" >&2; exit 2 ;;
-esac
-[ "${#SETTLE}" -le 3 ] && [ "$SETTLE" -le 600 ] ||
-    { echo "compare-etcd: --settle needs a whole number of seconds from 0 to 600, not '$SETTLE'" >&2; exit 2; }
+whole -d "$DUR" 1 3600
+whole --keys "$KEYS" 1 1000000
+whole --loops "$LOOPS" 1 100000
+whole --settle "$SETTLE" 0 600
 
 CLUSTER=$top/mount-helpers/raftfs-cluster.sh
 ETCDSH=$here/etcd-cluster.sh
