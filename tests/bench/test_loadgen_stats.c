@@ -75,7 +75,7 @@ START_TEST(test_pct_ten)
 }
 END_TEST
 
-START_TEST(test_pct_hundred_thousand)
+START_TEST(test_pct_hundred_and_thousand)
 {
     struct lg_rec r;
     struct lg_summary s;
@@ -568,7 +568,7 @@ static Suite *loadgen_stats_suite(void)
     TCase *tc = tcase_create("percentiles");
     tcase_add_test(tc, test_pct_one_sample);
     tcase_add_test(tc, test_pct_ten);
-    tcase_add_test(tc, test_pct_hundred_thousand);
+    tcase_add_test(tc, test_pct_hundred_and_thousand);
     tcase_add_test(tc, test_pct_rounds_up);
     tcase_add_test(tc, test_pct_merged_records);
     tcase_add_test(tc, test_rank);
